@@ -460,3 +460,25 @@ func (z Zones) Of(data map[string]any) *time.Location {
 	}
 	return loc
 }
+
+// SubformAnswer returns the answer of the subform field whose column is name: a map of
+// instance key to that instance's answers (plus "value").
+func (f *Form) SubformAnswer(name string, data map[string]any) (map[string]any, bool) {
+	for i := range f.Columns {
+		c := &f.Columns[i]
+		if c.kind != KindSubformKeys || c.Name != name {
+			continue
+		}
+		scope := data
+		if c.Question != "" {
+			m, ok := data[c.Question].(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			scope = m
+		}
+		m, ok := scope[c.Field].(map[string]any)
+		return m, ok
+	}
+	return nil, false
+}

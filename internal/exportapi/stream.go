@@ -1,0 +1,193 @@
+package exportapi
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/export"
+	"github.com/ohtkhub/ohtkhub/internal/tenant"
+)
+
+// errAborted reports that a stream failed after its headers were sent.
+var errAborted = errors.New("exportapi: stream aborted")
+
+// request is one Export API request as it is served.
+type request struct {
+	h       *handler
+	w       http.ResponseWriter
+	r       *http.Request
+	t       *tenant.Tenant
+	p       *principal
+	res     *resource
+	pathArg string
+	scope   scope
+	params  *params
+	started time.Time
+
+	status int
+	rows   int64
+	bytes  int64
+}
+
+// query is what a resource streams: columns and SQL whose rows scan turns into output rows.
+type query struct {
+	columns []string
+	sql     string
+	args    []any
+	// keyed queries are ordered by a key; pages end with a cursor built from it.
+	keyed bool
+	// scan reads the current row and emits zero or more output rows (subforms emit one per
+	// instance). It returns the row's keyset position.
+	scan func(rows *sql.Rows, emit func([]any) error) (key, id string, err error)
+}
+
+// countingWriter counts the bytes of the body.
+type countingWriter struct {
+	w io.Writer
+	n *int64
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	*c.n += int64(n)
+	return n, err
+}
+
+// flushEvery is how many rows are written between flushes to the client.
+const flushEvery = 2000
+
+// stream runs q and writes its rows in the request's format. JSON is one page of at most
+// limit rows; NDJSON and CSV carry the whole result. Memory stays constant: one row is
+// held at a time and the body goes out through a fixed buffer.
+func (rq *request) stream(q *query) error {
+	ctx := rq.r.Context()
+	sqlText := q.sql
+	paginated := q.keyed && rq.params.format.Paginated()
+	if paginated {
+		sqlText += " LIMIT " + strconv.Itoa(rq.params.limit+1)
+	}
+	rows, err := rq.t.DB.QueryContext(ctx, sqlText, q.args...)
+	if err != nil {
+		return fmt.Errorf("exportapi: %s: %w", rq.res.name, err)
+	}
+	defer rows.Close()
+
+	rq.setHeaders()
+	rc := http.NewResponseController(rq.w)
+	rq.extendDeadline(rc)
+	rq.w.WriteHeader(http.StatusOK)
+	if rq.r.Method == http.MethodHead {
+		return nil
+	}
+	bw := bufio.NewWriterSize(countingWriter{w: rq.w, n: &rq.bytes}, 64<<10)
+	wr, err := export.NewWriter(rq.params.format, bw, export.Options{CSVByteOrderMark: rq.params.bom})
+	if err != nil {
+		return rq.abort(err)
+	}
+	if err := wr.Header(q.columns); err != nil {
+		return rq.abort(err)
+	}
+	emit := func(vals []any) error {
+		rq.rows++
+		return wr.Row(vals)
+	}
+	var (
+		n        int
+		trailer  export.Trailer
+		lastKey  string
+		lastID   string
+		sinceFlu int
+	)
+	for rows.Next() {
+		if paginated && n == rq.params.limit {
+			trailer.NextCursor = rq.h.cursors.encode(cursor{Resource: rq.res.name, DateField: rq.params.dateField,
+				Filters: rq.params.filterKey, Key: lastKey, ID: lastID})
+			break
+		}
+		before := rq.rows
+		key, id, err := q.scan(rows, emit)
+		if err != nil {
+			return rq.abort(err)
+		}
+		lastKey, lastID = key, id
+		n++
+		sinceFlu += int(rq.rows - before)
+		if sinceFlu >= flushEvery {
+			sinceFlu = 0
+			if err := bw.Flush(); err != nil {
+				return rq.abort(err)
+			}
+			rc.Flush()
+			rq.extendDeadline(rc)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return rq.abort(err)
+	}
+	if err := wr.Close(trailer); err != nil {
+		return rq.abort(err)
+	}
+	if err := bw.Flush(); err != nil {
+		return rq.abort(err)
+	}
+	return nil
+}
+
+// abort records a failure after the headers went out.
+func (rq *request) abort(err error) error {
+	rq.status = http.StatusInternalServerError
+	if !errors.Is(err, context.Canceled) {
+		rq.h.log.ErrorContext(rq.r.Context(), "export api: stream failed", "resource", rq.res.name, "rows", rq.rows, "err", err)
+	} else {
+		rq.status = 499 // client went away, as nginx records it
+	}
+	return errAborted
+}
+
+func (rq *request) extendDeadline(rc *http.ResponseController) {
+	// Servers with a WriteTimeout would otherwise cut long downloads; ErrNotSupported
+	// (e.g. recorders in tests) is fine to ignore.
+	_ = rc.SetWriteDeadline(time.Now().Add(rq.h.opts.WriteTimeout))
+}
+
+func (rq *request) setHeaders() {
+	hd := rq.w.Header()
+	f := rq.params.format
+	hd.Set("Content-Type", f.ContentType())
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if !f.Paginated() {
+		name := rq.t.SchemaName + "-" + strings.ReplaceAll(rq.res.name, "/", "-") + "-" + rq.h.now().UTC().Format("20060102T150405Z") + "." + f.Extension()
+		hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	}
+}
+
+// writeObject writes a single JSON document (me).
+func (rq *request) writeObject(v []byte) error {
+	rq.w.Header().Set("Content-Type", "application/json")
+	rq.w.Header().Set("Cache-Control", "no-store")
+	rq.w.WriteHeader(http.StatusOK)
+	if rq.r.Method == http.MethodHead {
+		return nil
+	}
+	n, _ := rq.w.Write(append(v, '\n'))
+	rq.bytes += int64(n)
+	return nil
+}
+
+// sqlArgs collects positional arguments and hands out their $n placeholders.
+type sqlArgs []any
+
+func (a *sqlArgs) add(v any) string {
+	*a = append(*a, v)
+	return "$" + strconv.Itoa(len(*a))
+}

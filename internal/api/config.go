@@ -1,0 +1,105 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the api's configuration file (api.yaml).
+type Config struct {
+	// Listen is the address to serve on. Default 127.0.0.1:8001.
+	Listen string `yaml:"listen"`
+	// DataDir holds the SQLite databases and the secret key. Required. A relative path is
+	// taken relative to the configuration file.
+	DataDir string `yaml:"data_dir"`
+	// PublicURL is the URL browsers reach the api at, when it differs from the listen
+	// address (behind a proxy). An https URL makes every cookie Secure.
+	PublicURL string         `yaml:"public_url"`
+	Provider  ProviderConfig `yaml:"provider"`
+	Export    ExportConfig   `yaml:"export"`
+}
+
+// ProviderConfig configures the built-in OAuth2 provider.
+type ProviderConfig struct {
+	// Enabled serves /accounts/, /o/ and /api/userinfo/. Default true. Turn it off when a
+	// real ohtk-api issues the tokens.
+	Enabled bool `yaml:"enabled"`
+	// AccessTokenLifetime defaults to 10h, DOT's default.
+	AccessTokenLifetime time.Duration `yaml:"access_token_lifetime"`
+}
+
+// ExportConfig configures the Export API.
+type ExportConfig struct {
+	// BasicPasswords accepts HTTP Basic with a user's password (API keys always work).
+	// Default true.
+	BasicPasswords bool `yaml:"basic_passwords"`
+}
+
+// DefaultConfig returns the configuration an empty file gives.
+func DefaultConfig() Config {
+	return Config{
+		Listen:   "127.0.0.1:8001",
+		Provider: ProviderConfig{Enabled: true, AccessTokenLifetime: 10 * time.Hour},
+		Export:   ExportConfig{BasicPasswords: true},
+	}
+}
+
+// LoadConfig reads a YAML configuration. Unknown keys are errors; every error names the
+// file and the field.
+func LoadConfig(path string) (Config, error) {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(body))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if cfg.DataDir != "" && !filepath.IsAbs(cfg.DataDir) {
+		cfg.DataDir = filepath.Join(filepath.Dir(path), cfg.DataDir)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate checks the configuration and names the first bad field.
+func (c Config) Validate() error {
+	if c.Listen == "" {
+		return errors.New("listen: must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: required")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public_url: %q is not an absolute http(s) URL", c.PublicURL)
+		}
+	}
+	if c.Provider.AccessTokenLifetime < time.Minute {
+		return fmt.Errorf("provider.access_token_lifetime: %s is shorter than one minute", c.Provider.AccessTokenLifetime)
+	}
+	return nil
+}
+
+// secureCookies reports whether public_url promises https.
+func (c Config) secureCookies() bool {
+	u, err := url.Parse(c.PublicURL)
+	return err == nil && u.Scheme == "https"
+}

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/api"
+)
+
+func init() {
+	register(command{
+		name:    "api",
+		summary: "serve the Export API and the built-in OAuth2 provider",
+		run:     runAPI,
+	})
+}
+
+func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("api", stderr)
+	config := fs.String("config", "api.yaml", "configuration file (YAML)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ohtkhub api [--config api.yaml]")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "Serves the tenants' Export API (/api/export/v1/), the built-in OAuth2 provider")
+		fmt.Fprintln(stderr, "(/accounts/login/, /o/…, /api/userinfo/), /health and /metrics until SIGINT or SIGTERM.")
+		fmt.Fprintln(stderr, "Configuration keys: listen, data_dir, public_url, provider.enabled,")
+		fmt.Fprintln(stderr, "provider.access_token_lifetime, export.basic_passwords.")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := api.LoadConfig(*config)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, ln, srv.Handler(), stdout)
+}
+
+// serveHTTP serves h on ln until ctx is done, then lets running requests finish for up to
+// 30 seconds. There is no WriteTimeout: export downloads stream for as long as they need.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stdout io.Writer) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "ohtkhub api listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := hs.Shutdown(shutdownCtx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}

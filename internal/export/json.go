@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"math"
@@ -93,6 +94,15 @@ func AppendJSON(b []byte, v any) []byte {
 		}
 		return append(b, v...)
 	case json.RawMessage:
+		if bytes.ContainsAny(v, "\r\n") {
+			// Stored JSON may be pretty-printed; one row must stay on one line for NDJSON.
+			n := len(b)
+			buf := bytes.NewBuffer(b)
+			if err := json.Compact(buf, v); err == nil {
+				return buf.Bytes()
+			}
+			b = b[:n]
+		}
 		if len(v) == 0 || !json.Valid(v) {
 			return appendString(b, string(v))
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -59,7 +60,10 @@ var (
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
 
 func parseParams(r *http.Request, res *resource, codec cursorCodec) (*params, error) {
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, &apiError{status: 400, code: "invalid_request", desc: "invalid query string: " + err.Error()}
+	}
 	p := &params{dateField: "created_at", limit: defaultLimit, bom: true, given: map[string]string{}}
 	allowed := map[string]bool{"format": true}
 	if res.paginated {

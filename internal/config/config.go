@@ -1,0 +1,302 @@
+// Package config loads and validates the hub's configuration file (hub.yaml).
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Hub is the whole hub configuration.
+type Hub struct {
+	// PublicURL is the URL browsers use, e.g. https://example.org/notebooks/. Its path is the
+	// prefix of every hub and user URL.
+	PublicURL string `yaml:"public_url"`
+	// Listen is the address the hub listens on, e.g. 127.0.0.1:8000.
+	Listen string `yaml:"listen"`
+	// InternalURL is the URL single-user servers use to reach the hub's API. Default: derived
+	// from Listen and the public URL's path.
+	InternalURL string `yaml:"internal_url"`
+	// DataDir holds the hub database, users' directories and the ohtk Python module.
+	DataDir string `yaml:"data_dir"`
+	// CryptKeys encrypt tenant tokens at rest: the first encrypts, all decrypt (key rotation).
+	// Each is 32 bytes, base64 or hex. The environment variable OHTKHUB_CRYPT_KEY (keys
+	// separated by ";") is used when the list is empty.
+	CryptKeys []string `yaml:"crypt_keys"`
+	// Tenants are the OHTK servers users sign in with.
+	Tenants []Tenant `yaml:"tenants"`
+	// Spawner starts the users' servers.
+	Spawner Spawner `yaml:"spawner"`
+	// SessionMaxAge is how long a login lasts. Default 14 days.
+	SessionMaxAge time.Duration `yaml:"session_max_age"`
+	// CallbackRate limits OAuth callbacks and token endpoints per client address, per minute.
+	// Default 60.
+	CallbackRate int `yaml:"callback_rate"`
+
+	// file is the path the configuration was loaded from, for error messages.
+	file string
+}
+
+// Tenant is one OHTK server users can sign in with.
+type Tenant struct {
+	Key          string   `yaml:"key"`
+	Label        string   `yaml:"label"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	AuthorizeURL string   `yaml:"authorize_url"`
+	TokenURL     string   `yaml:"token_url"`
+	UserinfoURL  string   `yaml:"userinfo_url"`
+	APIURL       string   `yaml:"api_url"`
+	Scopes       []string `yaml:"scopes"`
+	// PKCE sends an S256 code challenge; default on.
+	PKCE *bool `yaml:"pkce"`
+	// ClientAuth is "basic" (HTTP Basic) or "body" (client_secret in the form); default basic.
+	ClientAuth string `yaml:"client_auth"`
+	// UsernameClaim is the userinfo field holding the username; default "username".
+	UsernameClaim string `yaml:"username_claim"`
+	// UsernameStripPrefix is removed from the start of the username (OHTK returns
+	// "<tenant display name>_<username>").
+	UsernameStripPrefix string   `yaml:"username_strip_prefix"`
+	AllowAll            bool     `yaml:"allow_all"`
+	AllowedUsers        []string `yaml:"allowed_users"`
+	AdminUsers          []string `yaml:"admin_users"`
+	// AdminIfSuperuser makes users whose userinfo has is_superuser=true hub admins.
+	AdminIfSuperuser bool   `yaml:"admin_if_superuser"`
+	LogoutURL        string `yaml:"logout_url"`
+	// InsecureSkipVerify disables TLS verification towards the tenant (development only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// Spawner chooses and configures the spawner.
+type Spawner struct {
+	// Kind is "local".
+	Kind  string       `yaml:"kind"`
+	Local LocalSpawner `yaml:"local"`
+	// StartTimeout bounds a spawn from start to ready. Default 60s.
+	StartTimeout time.Duration `yaml:"start_timeout"`
+	// HTTPTimeout bounds the wait for the server to answer HTTP after it started. Default 30s.
+	HTTPTimeout time.Duration `yaml:"http_timeout"`
+	// PollInterval is how often running servers are checked. Default 10s.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// Env is added to every server's environment.
+	Env map[string]string `yaml:"env"`
+}
+
+// LocalSpawner runs each user's server as a process on this machine.
+type LocalSpawner struct {
+	// Command starts the server; default ["jupyterhub-singleuser"].
+	Command []string `yaml:"command"`
+	// Python is the interpreter whose directory comes first on PATH; default /usr/bin/python3.
+	Python string `yaml:"python"`
+	// SkeletonDir's files are copied into a user's new directory.
+	SkeletonDir string `yaml:"skeleton_dir"`
+	// Env is added to the servers' environment.
+	Env map[string]string `yaml:"env"`
+}
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Load reads, applies defaults to and validates the file at path.
+func Load(path string) (Hub, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Hub{}, fmt.Errorf("config: %w", err)
+	}
+	var h Hub
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&h); err != nil {
+		return Hub{}, fmt.Errorf("%s: %w: %s", path, ErrInvalid, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	h.file = path
+	if err := h.Validate(); err != nil {
+		return Hub{}, err
+	}
+	return h, nil
+}
+
+var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+
+// Validate fills in defaults and reports the first problem, naming the file, the field and
+// the problem.
+func (h *Hub) Validate() error {
+	file := h.file
+	if file == "" {
+		file = "hub config"
+	}
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %w: %s", file, field, ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if h.PublicURL == "" {
+		return bad("public_url", "missing")
+	}
+	u, err := url.Parse(h.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("public_url", "%q is not an http(s) URL", h.PublicURL)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	h.PublicURL = u.String()
+	if h.Listen == "" {
+		h.Listen = "127.0.0.1:8000"
+	}
+	if h.DataDir == "" {
+		return bad("data_dir", "missing")
+	}
+	if h.InternalURL != "" {
+		iu, err := url.Parse(h.InternalURL)
+		if err != nil || (iu.Scheme != "http" && iu.Scheme != "https") || iu.Host == "" {
+			return bad("internal_url", "%q is not an http(s) URL", h.InternalURL)
+		}
+	}
+	if len(h.CryptKeys) == 0 {
+		if env := os.Getenv("OHTKHUB_CRYPT_KEY"); env != "" {
+			h.CryptKeys = strings.Split(env, ";")
+		}
+	}
+	if len(h.CryptKeys) == 0 {
+		return bad("crypt_keys", "missing (or set OHTKHUB_CRYPT_KEY): 32 random bytes, base64 or hex")
+	}
+	for i := range h.CryptKeys {
+		if _, err := DecodeKey(h.CryptKeys[i]); err != nil {
+			return bad(fmt.Sprintf("crypt_keys[%d]", i), "%v", err)
+		}
+	}
+	if h.SessionMaxAge == 0 {
+		h.SessionMaxAge = 14 * 24 * time.Hour
+	}
+	if h.CallbackRate == 0 {
+		h.CallbackRate = 60
+	}
+	if len(h.Tenants) == 0 {
+		return bad("tenants", "at least one tenant is needed")
+	}
+	seen := map[string]bool{}
+	for i := range h.Tenants {
+		t := &h.Tenants[i]
+		f := func(name string) string { return fmt.Sprintf("tenants[%d].%s", i, name) }
+		if !keyPattern.MatchString(t.Key) {
+			return bad(f("key"), "%q must be 1-40 characters of a-z, 0-9, _ and -, starting with a letter or digit", t.Key)
+		}
+		if seen[t.Key] {
+			return bad(f("key"), "duplicate tenant key %q", t.Key)
+		}
+		seen[t.Key] = true
+		if t.Label == "" {
+			t.Label = t.Key
+		}
+		if t.ClientID == "" {
+			return bad(f("client_id"), "missing")
+		}
+		if t.ClientSecret == "" {
+			return bad(f("client_secret"), "missing")
+		}
+		if strings.TrimSpace(t.ClientSecret) != t.ClientSecret {
+			return bad(f("client_secret"), "has leading or trailing white space")
+		}
+		for name, v := range map[string]*string{"authorize_url": &t.AuthorizeURL, "token_url": &t.TokenURL, "userinfo_url": &t.UserinfoURL, "api_url": &t.APIURL} {
+			if *v == "" {
+				return bad(f(name), "missing")
+			}
+			pu, err := url.Parse(*v)
+			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				return bad(f(name), "%q is not an http(s) URL", *v)
+			}
+		}
+		if t.LogoutURL != "" {
+			if pu, err := url.Parse(t.LogoutURL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
+				return bad(f("logout_url"), "%q is not an http(s) URL", t.LogoutURL)
+			}
+		}
+		if t.PKCE == nil {
+			on := true
+			t.PKCE = &on
+		}
+		switch t.ClientAuth {
+		case "":
+			t.ClientAuth = "basic"
+		case "basic", "body":
+		default:
+			return bad(f("client_auth"), "%q must be basic or body", t.ClientAuth)
+		}
+		if t.UsernameClaim == "" {
+			t.UsernameClaim = "username"
+		}
+		if !t.AllowAll && len(t.AllowedUsers) == 0 && len(t.AdminUsers) == 0 && !t.AdminIfSuperuser {
+			return bad(f("allow_all"), "no user could sign in: set allow_all, allowed_users, admin_users or admin_if_superuser")
+		}
+	}
+	s := &h.Spawner
+	switch s.Kind {
+	case "", "local":
+		s.Kind = "local"
+	default:
+		return bad("spawner.kind", "%q is not a known spawner (local)", s.Kind)
+	}
+	if len(s.Local.Command) == 0 {
+		s.Local.Command = []string{"jupyterhub-singleuser"}
+	}
+	if s.Local.Python == "" {
+		s.Local.Python = "/usr/bin/python3"
+	}
+	if s.StartTimeout == 0 {
+		s.StartTimeout = 60 * time.Second
+	}
+	if s.HTTPTimeout == 0 {
+		s.HTTPTimeout = 30 * time.Second
+	}
+	if s.PollInterval == 0 {
+		s.PollInterval = 10 * time.Second
+	}
+	if s.StartTimeout < 0 || s.HTTPTimeout < 0 || s.PollInterval < 0 {
+		return bad("spawner", "timeouts must be positive")
+	}
+	return nil
+}
+
+// DecodeKey decodes a 32-byte key written as base64 (standard or URL alphabet) or hex.
+func DecodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 64 {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not a 32-byte key in base64 or hex")
+}
+
+// BasePath is the path prefix of every hub URL, starting and ending with "/".
+func (h *Hub) BasePath() string {
+	u, err := url.Parse(h.PublicURL)
+	if err != nil || u.Path == "" {
+		return "/"
+	}
+	return u.Path
+}
+
+// Tenant returns the tenant with the given key.
+func (h *Hub) Tenant(key string) (*Tenant, bool) {
+	for i := range h.Tenants {
+		if h.Tenants[i].Key == key {
+			return &h.Tenants[i], true
+		}
+	}
+	return nil, false
+}

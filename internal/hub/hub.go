@@ -1,0 +1,208 @@
+// Package hub assembles the hub: configuration, store, sessions, tenant logins, spawner,
+// proxy, REST API and pages behind one http.Handler.
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/config"
+	"github.com/ohtkhub/ohtkhub/internal/hubapi"
+	"github.com/ohtkhub/ohtkhub/internal/login"
+	"github.com/ohtkhub/ohtkhub/internal/proxy"
+	"github.com/ohtkhub/ohtkhub/internal/session"
+	"github.com/ohtkhub/ohtkhub/internal/spawner"
+	"github.com/ohtkhub/ohtkhub/internal/spawner/local"
+	"github.com/ohtkhub/ohtkhub/internal/store"
+	"github.com/ohtkhub/ohtkhub/internal/web"
+	"github.com/ohtkhub/ohtkhub/python"
+)
+
+// Hub is a running hub.
+type Hub struct {
+	cfg      config.Hub
+	base     string
+	log      *slog.Logger
+	store    *store.Store
+	sessions *session.Manager
+	render   *web.Renderer
+	login    *login.Login
+	servers  *spawner.Manager
+	api      *hubapi.API
+	proxy    *proxy.Proxy
+	handler  http.Handler
+	internal string // URL of the hub's API as servers reach it
+	started  time.Time
+
+	logins atomic.Int64
+}
+
+// New opens the hub's state under cfg.DataDir, installs the ohtk Python module and prepares the
+// handlers. cfg is validated (and defaulted) first.
+func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	var keys [][]byte
+	for _, k := range cfg.CryptKeys {
+		b, err := config.DecodeKey(k)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, b)
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DataDir = dataDir
+	if err := installPython(filepath.Join(dataDir, "python")); err != nil {
+		return nil, fmt.Errorf("hub: install the ohtk module: %w", err)
+	}
+	st, err := store.Open(ctx, dataDir, keys)
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := url.Parse(cfg.PublicURL)
+	h := &Hub{cfg: cfg, base: cfg.BasePath(), log: logger, store: st, started: time.Now()}
+	h.internal = cfg.InternalURL
+	if h.internal == "" {
+		h.internal = "http://" + cfg.Listen + h.base
+	}
+	h.internal = strings.TrimSuffix(h.internal, "/") + "/"
+	h.sessions = session.New(st, h.base, pub.Scheme == "https", cfg.SessionMaxAge)
+	if h.render, err = web.NewRenderer(logger); err != nil {
+		st.Close()
+		return nil, err
+	}
+	h.login = login.New(&h.cfg, st, h.sessions, h.render, logger)
+	h.login.PageData = h.pageData
+	sp, err := newSpawner(h.cfg, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	h.servers = spawner.NewManager(sp, spawner.Options{
+		StartTimeout: cfg.Spawner.StartTimeout, HTTPTimeout: cfg.Spawner.HTTPTimeout, PollInterval: cfg.Spawner.PollInterval,
+		Prepare: h.prepare, Cleanup: h.cleanup, PublicURL: h.userURL,
+	}, logger)
+	h.api = hubapi.New(h.base, st, h.sessions, h.servers, h.login, logger)
+	h.proxy = proxy.New(h.base, h.servers, h.sessions, h.render, h.pageData, logger)
+	h.handler = h.routes()
+	return h, nil
+}
+
+func newSpawner(cfg config.Hub, log *slog.Logger) (spawner.Spawner, error) {
+	switch cfg.Spawner.Kind {
+	case "local":
+		return local.New(cfg.Spawner.Local, cfg.Spawner.Env, cfg.DataDir, log)
+	}
+	return nil, fmt.Errorf("hub: unknown spawner %q", cfg.Spawner.Kind)
+}
+
+// installPython writes the embedded ohtk module under dir, replacing an older copy.
+func installPython(dir string) error {
+	if err := os.RemoveAll(filepath.Join(dir, "ohtk")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.CopyFS(dir, python.FS)
+}
+
+// Handler returns the hub's HTTP handler.
+func (h *Hub) Handler() http.Handler { return h.handler }
+
+// Close stops every server and closes the store.
+func (h *Hub) Close(ctx context.Context) error {
+	return errors.Join(h.servers.Close(ctx), h.store.Close())
+}
+
+// LoginRedirectURL is the OAuth redirect URI to register at a tenant's provider.
+func (h *Hub) LoginRedirectURL(tenantKey string) string { return h.login.RedirectURL(tenantKey) }
+
+// userURL is the browser path of a user's server.
+func (h *Hub) userURL(user string) string { return h.base + "user/" + web.PathEscape(user) + "/" }
+
+// prepare builds a server's spec: a fresh API token and the JupyterHub and OHTK environment.
+func (h *Hub) prepare(ctx context.Context, name string) (spawner.Spec, error) {
+	u, err := h.store.User(ctx, name)
+	if err != nil {
+		return spawner.Spec{}, fmt.Errorf("unknown user %s", name)
+	}
+	tok, tenant, err := h.login.TenantToken(ctx, u)
+	if err != nil {
+		return spawner.Spec{}, fmt.Errorf("no valid credentials for your tenant; sign in again (%v)", err)
+	}
+	h.store.DeleteTokens(ctx, name, store.TokenServer, "")
+	apiToken, err := h.store.CreateToken(ctx, store.Token{User: name, Kind: store.TokenServer, ClientID: hubapi.ClientID(name), Note: "server"}, 0)
+	if err != nil {
+		return spawner.Spec{}, err
+	}
+	prefix := h.userURL(name)
+	access := []string{"access:servers!server=" + name + "/", "access:servers!user=" + name}
+	accessJSON, _ := json.Marshal(access)
+	pub, _ := url.Parse(h.cfg.PublicURL)
+	env := map[string]string{
+		"JUPYTERHUB_API_TOKEN":           apiToken,
+		"JPY_API_TOKEN":                  apiToken,
+		"JUPYTERHUB_CLIENT_ID":           hubapi.ClientID(name),
+		"JUPYTERHUB_API_URL":             h.internal + "hub/api",
+		"JUPYTERHUB_ACTIVITY_URL":        h.internal + "hub/api/users/" + web.PathEscape(name) + "/activity",
+		"JUPYTERHUB_BASE_URL":            h.base,
+		"JUPYTERHUB_SERVICE_PREFIX":      prefix,
+		"JUPYTERHUB_USER":                name,
+		"JUPYTERHUB_SERVER_NAME":         "",
+		"JUPYTERHUB_HOST":                "",
+		"JUPYTERHUB_OAUTH_CALLBACK_URL":  hubapi.CallbackPath(h.base, name),
+		"JUPYTERHUB_OAUTH_ACCESS_SCOPES": string(accessJSON),
+		"JUPYTERHUB_OAUTH_SCOPES":        string(accessJSON),
+		"JUPYTERHUB_ADMIN_ACCESS":        "0",
+		"JUPYTERHUB_SINGLEUSER_APP":      "notebook.notebookapp.NotebookApp",
+		"JUPYTERHUB_DEFAULT_URL":         "/tree/",
+		"OHTK_TENANT":                    tenant.Key,
+		"OHTK_API_URL":                   tenant.APIURL,
+		"OHTK_ACCESS_TOKEN":              tok.AccessToken,
+		"PYTHONPATH":                     filepath.Join(h.cfg.DataDir, "python"),
+	}
+	if pub.Scheme == "https" {
+		env["JUPYTERHUB_COOKIE_OPTIONS"] = `{"secure": true}`
+	}
+	return spawner.Spec{User: name, Slug: u.Slug, ServicePrefix: prefix, Env: env}, nil
+}
+
+// cleanup revokes a stopped server's tokens.
+func (h *Hub) cleanup(ctx context.Context, name string) {
+	if err := h.store.DeleteTokens(ctx, name, store.TokenServer, ""); err != nil {
+		h.log.Error("revoke server token", "user", name, "err", err)
+	}
+}
+
+// pageData fills the common page fields from the request's session.
+func (h *Hub) pageData(r *http.Request) web.Page {
+	p := web.Page{Base: h.base}
+	if sess, err := h.sessions.Get(r.Context(), r); err == nil {
+		if u, err := h.store.User(r.Context(), sess.User); err == nil {
+			p.User, p.Admin = u.Name, u.Admin
+			p.XSRF = session.XSRFToken(r)
+		}
+	}
+	return p
+}
+
+var _ fs.FS = python.FS

@@ -1,0 +1,178 @@
+// Package proxy forwards /user/{name}/… to the user's running server, in process: HTTP,
+// streaming responses and WebSockets. Only the owner's browser gets through; token-bearing
+// requests are passed on for the server itself to check with the hub.
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/session"
+	"github.com/ohtkhub/ohtkhub/internal/store"
+	"github.com/ohtkhub/ohtkhub/internal/web"
+)
+
+// Targets tells where a user's running server is.
+type Targets interface {
+	Target(user string) (*url.URL, bool)
+}
+
+// Sessions identifies the browser's hub user.
+type Sessions interface {
+	Get(ctx context.Context, r *http.Request) (store.Session, error)
+}
+
+// Proxy is the handler for {base}user/.
+type Proxy struct {
+	base     string
+	targets  Targets
+	sessions Sessions
+	render   *web.Renderer
+	pageData func(r *http.Request) web.Page
+	log      *slog.Logger
+	rp       *httputil.ReverseProxy
+	// Requests counts forwarded requests (for metrics).
+	Requests atomic.Int64
+}
+
+type targetKey struct{}
+
+// New returns the proxy. pageData fills the common fields of the pages it renders.
+func New(base string, targets Targets, sessions Sessions, render *web.Renderer, pageData func(*http.Request) web.Page, log *slog.Logger) *Proxy {
+	p := &Proxy{base: base, targets: targets, sessions: sessions, render: render, pageData: pageData, log: log}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 64
+	transport.ResponseHeaderTimeout = 0
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			t := pr.In.Context().Value(targetKey{}).(forward)
+			pr.Out.URL.Scheme = t.target.Scheme
+			pr.Out.URL.Host = t.target.Host
+			pr.Out.URL.Path = t.path
+			pr.Out.URL.RawPath = t.rawPath
+			// Keep the browser's Host: Jupyter compares a WebSocket's Origin with it.
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+			session.StripHubCookies(pr.Out.Header)
+		},
+		Transport:     transport,
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			p.log.Warn("proxy error", "path", r.URL.Path, "err", err)
+			if r.Context().Err() != nil {
+				return
+			}
+			if isAPI(r) {
+				writeJSON(w, http.StatusBadGateway, "The server did not answer; it may have stopped.")
+				return
+			}
+			p.render.Error(w, p.pageData(r), http.StatusBadGateway, "Your server did not answer; it may have stopped. Go home to start it again.")
+		},
+	}
+	return p
+}
+
+type forward struct {
+	target        *url.URL
+	path, rawPath string
+}
+
+func isAPI(r *http.Request) bool {
+	rest := r.PathValue("rest")
+	return strings.HasPrefix(rest, "api/") || rest == "api" || r.Header.Get("Upgrade") != ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"status": status, "message": message})
+}
+
+// Register adds the proxy's routes to mux.
+func (p *Proxy) Register(mux *http.ServeMux) {
+	mux.HandleFunc(p.base+"user/{name}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, p.base+"user/"+web.PathEscape(r.PathValue("name"))+"/"+queryOf(r), http.StatusFound)
+	})
+	mux.Handle(p.base+"user/{name}/{rest...}", p)
+}
+
+func queryOf(r *http.Request) string {
+	if r.URL.RawQuery == "" {
+		return ""
+	}
+	return "?" + r.URL.RawQuery
+}
+
+// ServeHTTP checks who is asking and forwards to the owner's running server.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	hasToken := r.Header.Get("Authorization") != "" || r.URL.Query().Has("token")
+	if !hasToken {
+		sess, err := p.sessions.Get(r.Context(), r)
+		if err != nil {
+			if isAPI(r) {
+				writeJSON(w, http.StatusForbidden, "Not signed in.")
+				return
+			}
+			http.Redirect(w, r, p.base+"hub/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+			return
+		}
+		if sess.User != name {
+			if isAPI(r) {
+				writeJSON(w, http.StatusForbidden, "This server belongs to another user.")
+				return
+			}
+			p.render.Error(w, p.pageData(r), http.StatusForbidden, "This server belongs to another user.")
+			return
+		}
+	}
+	target, ok := p.targets.Target(name)
+	if !ok {
+		if isAPI(r) {
+			writeJSON(w, http.StatusFailedDependency, "The server of "+name+" is not running.")
+			return
+		}
+		pd := p.pageData(r)
+		pd.Title = "Server not running"
+		pd.Data = NotRunning{Owner: name, CanStart: pd.User == name, Next: r.URL.RequestURI()}
+		p.render.Render(w, http.StatusFailedDependency, "not_running", pd)
+		return
+	}
+	// Rebuild the path with the canonical encoding of the name (the one the server's base URL
+	// uses) and the rest exactly as the browser sent it.
+	rawRest := rawRestOf(r, p.base)
+	prefix := p.base + "user/" + web.PathEscape(name) + "/"
+	rawPath := prefix + rawRest
+	path, err := url.PathUnescape(rawPath)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, "Bad path encoding.")
+		return
+	}
+	// Streams (events, long downloads, WebSockets) outlive the server's write timeout.
+	http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	p.Requests.Add(1)
+	ctx := context.WithValue(r.Context(), targetKey{}, forward{target: target, path: path, rawPath: rawPath})
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// NotRunning is the data of the page shown for a stopped server.
+type NotRunning struct {
+	Owner    string
+	CanStart bool
+	Next     string
+}
+
+// rawRestOf returns the escaped path after {base}user/{name}/.
+func rawRestOf(r *http.Request, base string) string {
+	ep := r.URL.EscapedPath()
+	after := strings.TrimPrefix(ep, base+"user/")
+	_, rest, _ := strings.Cut(after, "/")
+	return rest
+}

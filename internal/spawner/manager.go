@@ -1,0 +1,409 @@
+package spawner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Server states.
+const (
+	StatePending  = "pending"
+	StateRunning  = "running"
+	StateStopping = "stopping"
+	StateStopped  = "stopped"
+)
+
+// Event is one spawn progress event, in JupyterHub's progress JSON shape.
+type Event struct {
+	Progress    int    `json:"progress"`
+	Message     string `json:"message"`
+	HTMLMessage string `json:"html_message,omitempty"`
+	Ready       bool   `json:"ready,omitempty"`
+	Failed      bool   `json:"failed,omitempty"`
+	URL         string `json:"url,omitempty"`
+}
+
+// Status is a snapshot of one user's server.
+type Status struct {
+	State     string
+	Target    *url.URL // the server's base URL (http://127.0.0.1:port); nil unless running
+	Started   time.Time
+	Ready     time.Time
+	LastError string
+}
+
+// Options configure a Manager.
+type Options struct {
+	StartTimeout time.Duration
+	HTTPTimeout  time.Duration
+	PollInterval time.Duration
+	// Prepare builds the spec of a user's server (environment, API token). It is called for
+	// every start, so tokens are fresh.
+	Prepare func(ctx context.Context, user string) (Spec, error)
+	// Cleanup runs after a server stopped (revoke its API token).
+	Cleanup func(ctx context.Context, user string)
+	// PublicURL returns the browser path of a user's server, sent in the ready event.
+	PublicURL func(user string) string
+}
+
+// Manager tracks every user's server.
+type Manager struct {
+	sp   Spawner
+	opt  Options
+	log  *slog.Logger
+	http *http.Client
+
+	mu      sync.Mutex
+	servers map[string]*server
+	closed  bool
+	wg      sync.WaitGroup
+	stop    chan struct{}
+}
+
+type server struct {
+	user      string
+	state     string
+	handle    Handle
+	target    *url.URL
+	started   time.Time
+	ready     time.Time
+	lastError string
+	events    []Event
+	subs      map[chan Event]struct{}
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the spawn goroutine ends
+}
+
+// NewManager returns a Manager using sp and starts its poller.
+func NewManager(sp Spawner, opt Options, log *slog.Logger) *Manager {
+	m := &Manager{sp: sp, opt: opt, log: log, servers: map[string]*server{}, stop: make(chan struct{}),
+		http: &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	m.wg.Add(1)
+	go m.pollLoop()
+	return m
+}
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("spawner: hub is shutting down")
+
+// ErrStopping is returned when starting a server that is still stopping.
+var ErrStopping = errors.New("spawner: server is stopping")
+
+// Start starts user's server in the background; a pending or running server is left alone.
+func (m *Manager) Start(user string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	s := m.servers[user]
+	if s != nil {
+		switch s.state {
+		case StatePending, StateRunning:
+			return nil
+		case StateStopping:
+			return ErrStopping
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.opt.StartTimeout)
+	s = &server{user: user, state: StatePending, started: time.Now(), subs: map[chan Event]struct{}{}, cancel: cancel, done: make(chan struct{})}
+	if old := m.servers[user]; old != nil {
+		// Keep subscribers following the user across restarts.
+		s.subs = old.subs
+		s.lastError = ""
+	}
+	m.servers[user] = s
+	m.emitLocked(s, Event{Progress: 0, Message: "Server requested"})
+	m.wg.Add(1)
+	go m.spawn(ctx, s)
+	return nil
+}
+
+func (m *Manager) spawn(ctx context.Context, s *server) {
+	defer m.wg.Done()
+	defer close(s.done)
+	defer s.cancel()
+	fail := func(reason string) {
+		m.log.Warn("spawn failed", "user", s.user, "reason", reason)
+		m.mu.Lock()
+		h := s.handle
+		m.mu.Unlock()
+		if h.ID != "" {
+			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			m.sp.Stop(sctx, h)
+			cancel()
+		}
+		if m.opt.Cleanup != nil {
+			m.opt.Cleanup(context.Background(), s.user)
+		}
+		m.mu.Lock()
+		if s.state == StateStopping {
+			reason = "stopped before it was ready"
+		}
+		s.state = StateStopped
+		s.target = nil
+		s.lastError = reason
+		m.emitLocked(s, Event{Progress: 100, Failed: true, Message: "Spawn failed: " + reason})
+		m.mu.Unlock()
+	}
+	spec, err := m.opt.Prepare(ctx, s.user)
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	m.event(s, Event{Progress: 10, Message: "Starting the server"})
+	h, err := m.sp.Start(ctx, spec)
+	if err != nil {
+		fail(describe(ctx, err, m.opt.StartTimeout))
+		return
+	}
+	target, err := url.Parse(h.URL)
+	if err != nil {
+		fail("the spawner returned a bad URL " + h.URL)
+		return
+	}
+	m.mu.Lock()
+	s.handle = h
+	m.mu.Unlock()
+	m.event(s, Event{Progress: 50, Message: "Server process started; waiting for it to answer"})
+	if err := m.waitReady(ctx, h, target.String()+spec.ServicePrefix); err != nil {
+		fail(describe(ctx, err, m.opt.StartTimeout))
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.state != StatePending {
+		return // stopped meanwhile
+	}
+	s.state = StateRunning
+	s.target = target
+	s.ready = time.Now()
+	m.log.Info("server ready", "user", s.user, "url", h.URL, "after", time.Since(s.started).Round(time.Millisecond))
+	m.emitLocked(s, Event{Progress: 100, Ready: true, Message: "Server ready at " + m.opt.PublicURL(s.user), URL: m.opt.PublicURL(s.user)})
+}
+
+func describe(ctx context.Context, err error, timeout time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("the server did not start within %s", timeout)
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return "the start was cancelled"
+	}
+	return err.Error()
+}
+
+// waitReady polls the server's URL until it answers with a status below 500, the process
+// dies or the HTTP timeout passes.
+func (m *Manager) waitReady(parent context.Context, h Handle, u string) error {
+	ctx, cancel := context.WithTimeout(parent, m.opt.HTTPTimeout)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := m.sp.Poll(ctx, h); err != nil {
+			return err
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if resp, err := m.http.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if parent.Err() == nil {
+				return fmt.Errorf("the server did not answer HTTP within %s", m.opt.HTTPTimeout)
+			}
+			return parent.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (m *Manager) event(s *server, e Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.emitLocked(s, e)
+}
+
+func (m *Manager) emitLocked(s *server, e Event) {
+	s.events = append(s.events, e)
+	for ch := range s.subs {
+		select {
+		case ch <- e:
+		default: // a slow reader misses intermediate events, never blocks a spawn
+		}
+	}
+}
+
+// Subscribe returns the events of the user's current or last spawn so far and a channel of
+// the following ones. Call cancel when done.
+func (m *Manager) Subscribe(user string) (past []Event, ch <-chan Event, cancel func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.servers[user]
+	if s == nil {
+		s = &server{user: user, state: StateStopped, subs: map[chan Event]struct{}{}}
+		m.servers[user] = s
+	}
+	c := make(chan Event, 16)
+	s.subs[c] = struct{}{}
+	past = append([]Event(nil), s.events...)
+	return past, c, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if cur := m.servers[user]; cur != nil {
+			delete(cur.subs, c)
+		}
+	}
+}
+
+// Status returns a snapshot of the user's server.
+func (m *Manager) Status(user string) Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.servers[user]
+	if s == nil {
+		return Status{State: StateStopped}
+	}
+	return Status{State: s.state, Target: s.target, Started: s.started, Ready: s.ready, LastError: s.lastError}
+}
+
+// Target returns the base URL of the user's server if it is running.
+func (m *Manager) Target(user string) (*url.URL, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.servers[user]
+	if s == nil || s.state != StateRunning {
+		return nil, false
+	}
+	return s.target, true
+}
+
+// Stop stops the user's server (cancelling a pending start) and waits for it to end.
+func (m *Manager) Stop(ctx context.Context, user string) error {
+	m.mu.Lock()
+	s := m.servers[user]
+	if s == nil || s.state == StateStopped || s.state == StateStopping {
+		m.mu.Unlock()
+		return nil
+	}
+	wasPending := s.state == StatePending
+	s.state = StateStopping
+	s.cancel()
+	m.mu.Unlock()
+	if wasPending {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	m.mu.Lock()
+	h := s.handle
+	m.mu.Unlock()
+	var err error
+	if h.ID != "" {
+		err = m.sp.Stop(ctx, h)
+	}
+	if m.opt.Cleanup != nil {
+		m.opt.Cleanup(ctx, user)
+	}
+	m.mu.Lock()
+	s.state = StateStopped
+	s.target = nil
+	s.handle = Handle{}
+	m.emitLocked(s, Event{Progress: 100, Failed: true, Message: "Server stopped"})
+	m.mu.Unlock()
+	m.log.Info("server stopped", "user", user)
+	return err
+}
+
+func (m *Manager) pollLoop() {
+	defer m.wg.Done()
+	if m.opt.PollInterval <= 0 {
+		return
+	}
+	tick := time.NewTicker(m.opt.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tick.C:
+			m.PollAll(context.Background())
+		}
+	}
+}
+
+// PollAll checks every running server and marks dead ones stopped with the reason.
+func (m *Manager) PollAll(ctx context.Context) {
+	m.mu.Lock()
+	var running []*server
+	for _, s := range m.servers {
+		if s.state == StateRunning {
+			running = append(running, s)
+		}
+	}
+	m.mu.Unlock()
+	for _, s := range running {
+		m.mu.Lock()
+		h := s.handle
+		m.mu.Unlock()
+		err := m.sp.Poll(ctx, h)
+		if err == nil {
+			continue
+		}
+		m.log.Warn("server died", "user", s.user, "reason", err)
+		if m.opt.Cleanup != nil {
+			m.opt.Cleanup(ctx, s.user)
+		}
+		m.mu.Lock()
+		if s.state == StateRunning && s.handle == h {
+			s.state = StateStopped
+			s.target = nil
+			s.handle = Handle{}
+			s.lastError = err.Error()
+			m.emitLocked(s, Event{Progress: 100, Failed: true, Message: "Server stopped: " + err.Error()})
+		}
+		m.mu.Unlock()
+	}
+}
+
+// Close stops every server and the poller.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	close(m.stop)
+	var users []string
+	for name := range m.servers {
+		users = append(users, name)
+	}
+	m.mu.Unlock()
+	var errs []error
+	var wg sync.WaitGroup
+	var emu sync.Mutex
+	for _, u := range users {
+		wg.Go(func() {
+			if err := m.Stop(ctx, u); err != nil {
+				emu.Lock()
+				errs = append(errs, fmt.Errorf("stop %s: %w", u, err))
+				emu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	m.wg.Wait()
+	return errors.Join(errs...)
+}

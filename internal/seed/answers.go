@@ -48,6 +48,25 @@ func (a *answerer) unanswered(f *field) bool {
 
 func (a *answerer) pick(s []string) string { return s[a.r.IntN(len(s))] }
 
+// choose returns the index of a single-choice answer, honouring the field's weights.
+func (a *answerer) choose(f *field) int {
+	if len(f.weights) != len(f.Options) {
+		return a.r.IntN(len(f.Options))
+	}
+	total := 0
+	for _, w := range f.weights {
+		total += w
+	}
+	n := a.r.IntN(total)
+	for i, w := range f.weights {
+		if n < w {
+			return i
+		}
+		n -= w
+	}
+	return len(f.Options) - 1
+}
+
 func (a *answerer) field(def *formDef, f *field, out map[string]any) {
 	r := a.r
 	name := f.Name
@@ -95,7 +114,7 @@ func (a *answerer) field(def *formDef, f *field, out map[string]any) {
 			out[name], out[name+"_text"], out[name+"__value"] = nil, nil, ""
 			return
 		}
-		o := f.Options[r.IntN(len(f.Options))]
+		o := f.Options[a.choose(f)]
 		if v, ok := a.force[name]; ok {
 			for _, fo := range f.Options {
 				if fo.Value == v {

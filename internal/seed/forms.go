@@ -55,6 +55,8 @@ type field struct {
 	files []string
 	// daysBack bounds how long before the report a date answer lies.
 	daysBack int
+	// weights, when set, are the relative frequencies of a single-choice field's options.
+	weights []int
 }
 
 type option struct {
@@ -107,7 +109,7 @@ func reportTypes() []reportType {
 			{Label: "ชนิดสัตว์", Fields: []*field{
 				{ID: "a1", Name: "animal_type", Type: "singlechoices", Label: "ชนิดสัตว์ที่ป่วยหรือตาย", Required: true,
 					Options: withOther(opts("โค", "กระบือ", "สุกร", "ไก่", "เป็ด", "สุนัข", "แมว"), "อื่นๆ"),
-					samples: []string{"แพะ", "ห่าน", "นกกระทา", "ม้า"}},
+					samples: []string{"แพะ", "ห่าน", "นกกระทา", "ม้า"}, weights: []int{15, 5, 15, 35, 12, 10, 5, 3}},
 			}},
 			{Label: "จำนวนสัตว์", Name: "counts", Fields: []*field{
 				{ID: "a2", Name: "sick", Type: "integer", Label: "ป่วย", Required: true, Min: ptr(0), SuffixLabel: "ตัว", lo: 1, hi: 30},
@@ -162,7 +164,7 @@ func reportTypes() []reportType {
 					{ID: "h5", Name: "onset_date", Type: "date", Label: "วันที่เริ่มป่วย", Required: true, WithTime: ptr(false), daysBack: 14},
 					{ID: "h6", Name: "contact_animal", Type: "singlechoices", Label: "สัมผัสสัตว์ป่วยหรือตายใน 14 วัน",
 						Options: withOther(opts("ไม่ได้สัมผัส", "สัมผัสสัตว์ปีก", "สัมผัสสุกร"), "สัมผัสสัตว์อื่น"),
-						samples: []string{"สุนัขจรจัดกัด", "ชำแหละโค", "ค้างคาว"}},
+						samples: []string{"สุนัขจรจัดกัด", "ชำแหละโค", "ค้างคาว"}, weights: []int{60, 20, 12, 8}},
 				}},
 			}},
 			{Label: "ผู้สัมผัสและเอกสาร", Questions: []question{
@@ -198,7 +200,7 @@ func reportTypes() []reportType {
 			{Label: "ประเภทปัญหา", Fields: []*field{
 				{ID: "e1", Name: "problem", Type: "singlechoices", Label: "ประเภท", Required: true,
 					Options: withOther(opts("น้ำเสีย", "ขยะ", "ควันไฟป่า/ฝุ่น PM2.5", "สารเคมีทางการเกษตร", "ปลาตาย"), "อื่นๆ"),
-					samples: []string{"กลิ่นเหม็นจากฟาร์มสุกร", "ไฟไหม้ตอซัง", "น้ำท่วมขัง"}},
+					samples: []string{"กลิ่นเหม็นจากฟาร์มสุกร", "ไฟไหม้ตอซัง", "น้ำท่วมขัง"}, weights: []int{15, 25, 35, 10, 10, 5}},
 				{ID: "e2", Name: "smoke level", Type: "singlechoices", Label: "ระดับความรุนแรง", Required: true, Options: opts("น้อย", "ปานกลาง", "มาก", "วิกฤต")},
 			}},
 			{Label: "การวัด", Name: "measure", Fields: []*field{
@@ -221,7 +223,7 @@ func reportTypes() []reportType {
 
 	followup := &formDef{Sections: []section{{Label: "ติดตามอาการ", Questions: []question{
 		{Label: "สถานะ", Fields: []*field{
-			{ID: "f1", Name: "status", Type: "singlechoices", Label: "สถานะล่าสุด", Required: true, Options: opts("หายป่วย", "ยังป่วย", "ตายเพิ่ม")},
+			{ID: "f1", Name: "status", Type: "singlechoices", Label: "สถานะล่าสุด", Required: true, Options: opts("หายป่วย", "ยังป่วย", "ตายเพิ่ม"), weights: []int{50, 35, 15}},
 			{ID: "f2", Name: "new_dead", Type: "integer", Label: "ตายเพิ่ม", lo: 0, hi: 5},
 			{ID: "f3", Name: "remark", Type: "text", Label: "บันทึก", skip: 0.4, samples: []string{"ปศุสัตว์อำเภอเข้าตรวจแล้ว", "ฉีดวัคซีนทั้งฝูง", "เก็บตัวอย่างส่งห้องแล็บ"}},
 		}},

@@ -426,3 +426,40 @@ func BenchmarkTenant(b *testing.B) {
 		}
 	}
 }
+
+// TestGeneratorHints keeps the generator's hints in step with the definitions they steer.
+func TestGeneratorHints(t *testing.T) {
+	var walk func(d *formDef)
+	walk = func(d *formDef) {
+		for _, s := range d.Sections {
+			for _, q := range s.Questions {
+				for _, f := range q.Fields {
+					if f.weights != nil && len(f.weights) != len(f.Options) {
+						t.Errorf("%s: %d weights for %d options", f.Name, len(f.weights), len(f.Options))
+					}
+					hasText := false
+					for _, o := range f.Options {
+						hasText = hasText || o.TextInput
+					}
+					if (f.Type == "text" || f.Type == "textarea" || hasText) && len(f.samples) == 0 {
+						t.Errorf("%s: no sample answers", f.Name)
+					}
+					if f.Type == "subform" && d.subform(f.FormRef) == nil {
+						t.Errorf("%s: subform %q not defined", f.Name, f.FormRef)
+					}
+				}
+			}
+		}
+		for _, m := range d.Subforms {
+			for _, sub := range m {
+				walk(sub)
+			}
+		}
+	}
+	for _, rt := range reportTypes() {
+		walk(rt.def)
+		if rt.followup != nil {
+			walk(rt.followup)
+		}
+	}
+}

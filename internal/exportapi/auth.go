@@ -78,9 +78,16 @@ func (h *handler) authenticate(r *http.Request, t *tenant.Tenant) (*principal, e
 		if !ok {
 			return nil, errBadBasic
 		}
-		key := t.SchemaName + "\x00" + clientIP(r) + "\x00" + user
+		// Failures are counted per client and username, and per client alone (with a larger
+		// allowance) so that trying one password on many usernames is slowed down too.
+		ipKey := t.SchemaName + "\x00" + clientIP(r)
+		key := ipKey + "\x00" + user
 		now := h.now()
-		if wait, blocked := h.limiter.blocked(key, now); blocked {
+		wait, blocked := h.limiter.blocked(key, now)
+		if ipWait, ipBlocked := h.ipLimiter.blocked(ipKey, now); ipBlocked {
+			wait, blocked = max(wait, ipWait), true
+		}
+		if blocked {
 			secs := int(math.Ceil(wait.Seconds()))
 			return nil, &apiError{status: http.StatusTooManyRequests, code: "too_many_requests",
 				desc:   "too many failed logins; retry later",
@@ -89,6 +96,7 @@ func (h *handler) authenticate(r *http.Request, t *tenant.Tenant) (*principal, e
 		p, err := h.basic(r.Context(), t.DB, user, pass)
 		if errors.Is(err, errBadBasic) {
 			h.limiter.fail(key, now)
+			h.ipLimiter.fail(ipKey, now)
 			h.log.WarnContext(r.Context(), "export api: failed Basic login", "tenant", t.SchemaName, "username", user, "remote", clientIP(r))
 		}
 		return p, err

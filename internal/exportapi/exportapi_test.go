@@ -103,6 +103,18 @@ func TestBasicRateLimit(t *testing.T) {
 	if got := e.get(t, path, basic("admin", testPassword)); got.status != 200 {
 		t.Fatalf("after waiting: %d %s", got.status, got.body)
 	}
+
+	// Spraying one password over many usernames from one client is stopped too: the
+	// client has 20 failures in all (5 were spent above).
+	e.clock.Advance(time.Hour)
+	for i := range 20 {
+		expect(t, e.get(t, path, basic(fmt.Sprintf("user%d", i), "123456")), 401, bodyBadBasic)
+	}
+	got = e.get(t, path, basic("user-next", "123456"))
+	expect(t, got, 429, bodyRateLimited)
+	if got.header.Get("Retry-After") != "3" {
+		t.Errorf("Retry-After = %q, want 3", got.header.Get("Retry-After"))
+	}
 }
 
 func TestAPIKey(t *testing.T) {

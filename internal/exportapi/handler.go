@@ -45,6 +45,7 @@ type Options struct {
 	// FailureLimit and FailureBurst bound failed Basic logins per client IP and username:
 	// after FailureBurst failures, attempts are refused with 429 until tokens refill at
 	// FailureLimit per second. Zero values mean 5 failures, then one attempt per 12 s.
+	// Each client IP alone may fail four times as often, across usernames.
 	FailureLimit rate.Limit
 	FailureBurst int
 	// CursorKey keys the checksum of pagination cursors; nil uses a built-in key. Replicas
@@ -60,7 +61,8 @@ type handler struct {
 	opts     Options
 	log      *slog.Logger
 	now      func() time.Time
-	limiter  *failureLimiter
+	limiter   *failureLimiter // per client IP and username
+	ipLimiter *failureLimiter // per client IP
 	cursors  cursorCodec
 	resource map[string]*resource
 }
@@ -85,6 +87,7 @@ func New(opts Options) http.Handler {
 		h.opts.WriteTimeout = 60 * time.Second
 	}
 	h.limiter = newFailureLimiter(h.opts.FailureLimit, h.opts.FailureBurst)
+	h.ipLimiter = newFailureLimiter(4*h.opts.FailureLimit, 4*h.opts.FailureBurst)
 	h.cursors = newCursorCodec(opts.CursorKey)
 	h.resource = resources()
 	return h

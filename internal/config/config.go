@@ -125,6 +125,10 @@ func Load(path string) (Hub, error) {
 	return h, nil
 }
 
+// reservedKeys are hub page names a tenant key (a path segment under /hub/) cannot take.
+var reservedKeys = map[string]bool{"api": true, "static": true, "login": true, "logout": true, "home": true, "spawn": true,
+	"spawn-pending": true, "stop": true, "token": true, "admin": true, "health": true, "metrics": true, "user": true}
+
 var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 
 // Validate fills in defaults and reports the first problem, naming the file, the field and
@@ -189,6 +193,9 @@ func (h *Hub) Validate() error {
 		f := func(name string) string { return fmt.Sprintf("tenants[%d].%s", i, name) }
 		if !keyPattern.MatchString(t.Key) {
 			return bad(f("key"), "%q must be 1-40 characters of a-z, 0-9, _ and -, starting with a letter or digit", t.Key)
+		}
+		if reservedKeys[t.Key] {
+			return bad(f("key"), "%q is reserved for the hub's own pages", t.Key)
 		}
 		if seen[t.Key] {
 			return bad(f("key"), "duplicate tenant key %q", t.Key)

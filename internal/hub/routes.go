@@ -26,8 +26,17 @@ func (h *Hub) routes() http.Handler {
 	})
 	mux.Handle("GET "+b+"hub/static/", http.StripPrefix(b+"hub/static/", web.Static()))
 	mux.HandleFunc("GET "+b+"hub/login", h.login.Page)
-	mux.HandleFunc("GET "+b+"hub/{tenant}/oauth_login", h.login.Start)
-	mux.Handle("GET "+b+"hub/{tenant}/oauth_callback", limit.wrap(http.HandlerFunc(h.login.Callback)))
+	// Literal paths per tenant: a {tenant} wildcard would overlap the hub's own pages.
+	for _, t := range h.cfg.Tenants {
+		withKey := func(f http.HandlerFunc) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				r.SetPathValue("tenant", t.Key)
+				f(w, r)
+			}
+		}
+		mux.HandleFunc("GET "+b+"hub/"+t.Key+"/oauth_login", withKey(h.login.Start))
+		mux.Handle("GET "+b+"hub/"+t.Key+"/oauth_callback", limit.wrap(withKey(h.login.Callback)))
+	}
 	mux.HandleFunc("GET "+b+"hub/logout", h.login.Logout)
 	mux.HandleFunc("POST "+b+"hub/logout", h.login.Logout)
 	mux.HandleFunc("GET "+b+"hub/home", h.signedIn(h.home))

@@ -58,13 +58,13 @@ type Options struct {
 
 // handler is the Export API.
 type handler struct {
-	opts     Options
-	log      *slog.Logger
-	now      func() time.Time
+	opts      Options
+	log       *slog.Logger
+	now       func() time.Time
 	limiter   *failureLimiter // per client IP and username
 	ipLimiter *failureLimiter // per client IP
-	cursors  cursorCodec
-	resource map[string]*resource
+	cursors   cursorCodec
+	resource  map[string]*resource
 }
 
 // New returns the Export API handler. It expects the tenant in the request context

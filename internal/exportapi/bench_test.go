@@ -15,7 +15,10 @@ import (
 const benchReports = 100_000
 
 // seedBench adds benchReports reports to the fixtures, in one transaction.
-func seedBench(b *testing.B, e *env) {
+func seedBench(b testing.TB, e *env) { seedReports(b, e, benchReports) }
+
+// seedReports adds n generated reports to the fixtures, in one transaction.
+func seedReports(b testing.TB, e *env, n int) {
 	tx, err := e.db.Begin()
 	if err != nil {
 		b.Fatal(err)
@@ -30,7 +33,7 @@ func seedBench(b *testing.B, e *env) {
 		b.Fatal(err)
 	}
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range benchReports {
+	for i := range n {
 		id := fmt.Sprintf("cccccccc-0000-4000-8000-%012d", i)
 		created := start.Add(time.Duration(i) * 5 * time.Minute)
 		data := fmt.Sprintf(`{"tz":"Asia/Bangkok","title":"ไก่ตายผิดปกติ %d","detail":"พบไก่ตาย %d ตัวในฟาร์ม","animals":%d,"weight":%d.5,`+

@@ -19,7 +19,8 @@ func (s scope) whole() bool { return s.root == 0 }
 // subtreeCTE is the authority subtree of a root as a recursive CTE named sub. UNION (not
 // UNION ALL) drops rows already seen, so cycles and diamonds in the DAG terminate.
 func subtreeCTE(root string) string {
-	return `sub(id) AS (SELECT ` + root + ` UNION SELECT i.from_authority_id FROM accounts_authority_inherits i JOIN sub ON i.to_authority_id = sub.id)`
+	// The cast gives PostgreSQL the parameter's type; SQLite accepts it as is.
+	return `sub(id) AS (SELECT CAST(` + root + ` AS BIGINT) UNION SELECT i.from_authority_id FROM accounts_authority_inherits i JOIN sub ON i.to_authority_id = sub.id)`
 }
 
 // authorize applies OHTK's rules: superusers see the tenant; ADM and OFC authority users

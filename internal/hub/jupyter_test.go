@@ -1,0 +1,285 @@
+package hub
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ohtkhub/ohtkhub/internal/config"
+	"github.com/ohtkhub/ohtkhub/internal/djangopeer"
+	"github.com/ohtkhub/ohtkhub/internal/spawner"
+	"github.com/ohtkhub/ohtkhub/internal/store"
+	"github.com/ohtkhub/ohtkhub/internal/web"
+)
+
+// requireJupyter fails the test (it does not skip) when Debian's jupyterhub-singleuser is
+// missing: CI installs it.
+func requireJupyter(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("jupyterhub-singleuser"); err != nil {
+		t.Fatal("jupyterhub-singleuser is missing; install it with: apt-get install -y jupyterhub jupyter-notebook python3-jupyter-server")
+	}
+}
+
+var anyHiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+
+// peerTenant configures a hub tenant for a Django OAuth Toolkit peer the way an OHTK tenant
+// is configured.
+func peerTenant(key string, p *djangopeer.Peer) config.Tenant {
+	return config.Tenant{Key: key, Label: p.TenantName, ClientID: p.ClientID, ClientSecret: p.ClientSecret,
+		AuthorizeURL: p.URL + "/o/authorize/", TokenURL: p.URL + "/o/token/", UserinfoURL: p.URL + "/api/userinfo/",
+		APIURL: p.URL, Scopes: []string{"read"}, UsernameStripPrefix: p.TenantName + "_", AllowAll: true, AdminIfSuperuser: true}
+}
+
+// loginDjango signs the browser in to the hub through the peer's real login page.
+func loginDjango(t *testing.T, b *browser, h *testHub, key string, p *djangopeer.Peer, username string) {
+	t.Helper()
+	resp, page, at := b.follow(h.URL + "hub/" + key + "/oauth_login")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(at, p.URL+"/accounts/login/") {
+		t.Fatalf("expected the tenant's login page, got %s at %s", resp.Status, at)
+	}
+	form := url.Values{}
+	for _, m := range anyHiddenInput.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	form.Set("username", username)
+	form.Set("password", p.Users[username])
+	resp, page = b.post(at, form)
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("tenant login as %s: %s\n%s", username, resp.Status, page)
+	}
+	resp, page, at = b.follow(p.URL + resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK || at != h.URL+"hub/home" {
+		t.Fatalf("after tenant login: %s at %s\n%s", resp.Status, at, page)
+	}
+}
+
+// spawn starts the browser's user's server and follows the progress events until ready.
+func spawn(t *testing.T, b *browser, h *testHub, name string) []spawner.Event {
+	t.Helper()
+	resp, _ := b.get(h.URL + "hub/spawn")
+	wantPending := "/hub/spawn-pending/" + web.PathEscape(name)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != wantPending {
+		t.Fatalf("GET /hub/spawn: %s to %q, want %s", resp.Status, resp.Header.Get("Location"), wantPending)
+	}
+	resp, page := b.get(h.Host + wantPending)
+	eventsURL := "/hub/api/users/" + web.PathEscape(name) + "/server/progress"
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-events="`+eventsURL+`"`) {
+		t.Fatalf("spawn-pending page: %s\n%s", resp.Status, page)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.Host+eventsURL, nil)
+	stream := &http.Client{Jar: b.client.Jar}
+	resp, err := stream.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("progress Content-Type %q", ct)
+	}
+	var events []spawner.Event
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var e spawner.Event
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			t.Fatalf("bad event %q", data)
+		}
+		events = append(events, e)
+		if e.Failed {
+			t.Fatalf("spawn failed: %+v", events)
+		}
+		if e.Ready {
+			break
+		}
+	}
+	last := events[len(events)-1]
+	wantURL := "/user/" + web.PathEscape(name) + "/"
+	if !last.Ready || last.URL != wantURL || last.Progress != 100 {
+		t.Fatalf("last event %+v, want ready at %s", last, wantURL)
+	}
+	return events
+}
+
+// runCode starts a kernel through the proxy with the browser's cookies and runs code over
+// the kernel's WebSocket, returning what it printed.
+func runCode(t *testing.T, b *browser, h *testHub, name, code string) string {
+	t.Helper()
+	prefix := h.Host + "/user/" + web.PathEscape(name) + "/"
+	xsrf := b.cookie(prefix, "_xsrf")
+	if xsrf == "" {
+		t.Fatalf("no _xsrf cookie from the server at %s", prefix)
+	}
+	req, _ := http.NewRequest(http.MethodPost, prefix+"api/kernels", strings.NewReader(`{"name":"python3"}`))
+	req.Header.Set("X-XSRFToken", xsrf)
+	req.Header.Set("Content-Type", "application/json")
+	resp, body := b.do(req)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST api/kernels: %s %s", resp.Status, body)
+	}
+	var kernel struct{ ID string }
+	json.Unmarshal([]byte(body), &kernel)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	wsURL := "ws" + strings.TrimPrefix(prefix, "http") + "api/kernels/" + kernel.ID + "/channels"
+	conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
+		HTTPClient: &http.Client{Jar: b.client.Jar},
+		HTTPHeader: http.Header{"Origin": {h.Host}},
+	})
+	if err != nil {
+		t.Fatalf("kernel WebSocket: %v", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 22)
+	msgID := "exec-" + store.NewSecret()[:8]
+	msg := map[string]any{
+		"header":        map[string]any{"msg_id": msgID, "username": name, "session": "test-session", "msg_type": "execute_request", "version": "5.3", "date": time.Now().UTC().Format(time.RFC3339)},
+		"parent_header": map[string]any{}, "metadata": map[string]any{}, "channel": "shell", "buffers": []any{},
+		"content": map[string]any{"code": code, "silent": false, "store_history": false, "user_expressions": map[string]any{}, "allow_stdin": false, "stop_on_error": true},
+	}
+	out, _ := json.Marshal(msg)
+	if err := conn.Write(ctx, websocket.MessageText, out); err != nil {
+		t.Fatal(err)
+	}
+	var printed strings.Builder
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading kernel messages: %v (printed so far %q)", err, printed.String())
+		}
+		var m struct {
+			Header       struct{ MsgType string `json:"msg_type"` } `json:"header"`
+			ParentHeader struct{ MsgID string `json:"msg_id"` }   `json:"parent_header"`
+			Content      map[string]any                           `json:"content"`
+		}
+		if json.Unmarshal(data, &m) != nil || m.ParentHeader.MsgID != msgID {
+			continue
+		}
+		switch m.Header.MsgType {
+		case "stream":
+			s, _ := m.Content["text"].(string)
+			printed.WriteString(s)
+		case "error":
+			t.Fatalf("kernel error: %v", m.Content)
+		case "status":
+			if m.Content["execution_state"] == "idle" {
+				conn.Close(websocket.StatusNormalClosure, "")
+				return printed.String()
+			}
+		}
+	}
+}
+
+// TestIntegrationJupyter drives real parts end to end: two Django OAuth Toolkit tenants whose
+// display names have spaces, real jupyterhub-singleuser servers spawned by the local spawner,
+// reached through the proxy, a kernel running code over the WebSocket with the ohtk module and
+// the tenant's token, and one user unable to reach the other's server.
+func TestIntegrationJupyter(t *testing.T) {
+	requireJupyter(t)
+	ln := listen(t)
+	host := "http://" + ln.Addr().String()
+	bunnyPeer := djangopeer.Start(t, djangopeer.Options{RedirectURI: host + "/hub/bunny/oauth_callback", SkipAuthorization: true, TenantName: "Bunny Province"})
+	bonPeer := djangopeer.Start(t, djangopeer.Options{RedirectURI: host + "/hub/bon/oauth_callback", SkipAuthorization: true, TenantName: "Bon District"})
+	h := startHub(t, ln, "/", config.Hub{Tenants: []config.Tenant{peerTenant("bunny", bunnyPeer), peerTenant("bon", bonPeer)}})
+
+	alice := newBrowser(t)
+	loginDjango(t, alice, h, "bunny", bunnyPeer, "alice")
+	events := spawn(t, alice, h, "bunny_alice")
+	if len(events) < 3 {
+		t.Errorf("few progress events: %+v", events)
+	}
+
+	// The server's own OAuth with the hub, through the proxy, ends on the classic UI.
+	resp, page, at := alice.follow(h.URL + "user/bunny_alice/")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(at, h.URL+"user/bunny_alice/tree") {
+		t.Fatalf("opening the server: %s at %s\n%.500s", resp.Status, at, page)
+	}
+
+	stored, err := h.Hub.store.GetTenantToken(t.Context(), "bunny_alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runCode(t, alice, h, "bunny_alice", "import os, ohtk\nprint(6 * 7, os.environ['JUPYTERHUB_USER'], ohtk.tenant(), ohtk.token() == os.environ['OHTK_ACCESS_TOKEN'], ohtk.api_url())")
+	want := "42 bunny_alice bunny True " + bunnyPeer.URL + "\n"
+	if got != want {
+		t.Fatalf("kernel printed %q, want %q", got, want)
+	}
+	_ = stored
+
+	// bon_alice (same username, other tenant) cannot reach bunny_alice's server.
+	bob := newBrowser(t)
+	loginDjango(t, bob, h, "bon", bonPeer, "alice")
+	resp, page = bob.get(h.URL + "user/bunny_alice/tree")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "This server belongs to another user.") {
+		t.Errorf("bon_alice opening bunny_alice's server: %s\n%.300s", resp.Status, page)
+	}
+	resp, page = bob.get(h.URL + "user/bunny_alice/api/kernels")
+	if resp.StatusCode != http.StatusForbidden || strings.TrimSpace(page) != `{"message":"This server belongs to another user.","status":403}` {
+		t.Errorf("bon_alice calling bunny_alice's API: %s %s", resp.Status, page)
+	}
+	resp, page = bob.get(h.URL + "hub/api/oauth2/authorize?client_id=jupyterhub-user-bunny_alice&redirect_uri=%2Fuser%2Fbunny_alice%2Foauth_callback&response_type=code&state=x")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bon_alice authorizing at bunny_alice's server: %s %s", resp.Status, page)
+	}
+	// With an API token of bon_alice, the proxy lets the request through and the server itself
+	// refuses it after asking the hub.
+	bobToken := createToken(t, bob, h)
+	req, _ := http.NewRequest(http.MethodGet, h.URL+"user/bunny_alice/api/kernels", nil)
+	req.Header.Set("Authorization", "token "+bobToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bon_alice's token at bunny_alice's server: %s", resp.Status)
+	}
+	var errBody map[string]any
+	if code := apiJSON(t, "GET", h.URL+"hub/api/users/bunny_alice/tenant-token", bobToken, nil, &errBody); code != http.StatusForbidden {
+		t.Errorf("bon_alice reading bunny_alice's tenant token: %d %v", code, errBody)
+	}
+
+	// Stop: the server is gone, the pages say so without redirect loops.
+	resp, page = alice.post(h.URL+"hub/stop", url.Values{"_xsrf": {alice.xsrf(h)}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /hub/stop: %s %s", resp.Status, page)
+	}
+	if st := h.Hub.servers.Status("bunny_alice"); st.State != spawner.StateStopped {
+		t.Fatalf("after stop: %+v", st)
+	}
+	resp, page = alice.get(h.URL + "user/bunny_alice/tree")
+	if resp.StatusCode != http.StatusFailedDependency || !strings.Contains(page, `<button id="start" type="submit">Start my server</button>`) {
+		t.Errorf("stopped server page: %s\n%.500s", resp.Status, page)
+	}
+	resp, page = alice.get(h.URL + "user/bunny_alice/api/status")
+	if resp.StatusCode != http.StatusFailedDependency || strings.TrimSpace(page) != `{"message":"The server of bunny_alice is not running.","status":424}` {
+		t.Errorf("stopped server API: %s %s", resp.Status, page)
+	}
+}
+
+// createToken requests an API token on /hub/token.
+func createToken(t *testing.T, b *browser, h *testHub) string {
+	t.Helper()
+	resp, page := b.post(h.URL+"hub/token", url.Values{"_xsrf": {b.xsrf(h)}, "note": {"test"}})
+	m := regexp.MustCompile(`<code id="new-token">([^<]+)</code>`).FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("POST /hub/token: %s\n%s", resp.Status, page)
+	}
+	return m[1]
+}

@@ -558,9 +558,12 @@ func (s *seeder) reports() error {
 		if r.IntN(200) == 0 {
 			reportedBy = nil
 		}
+		// About one report in ten was edited later; those keep their first answers in origin_data.
 		updated := created
+		var originData, originRendered any
 		if r.IntN(10) == 0 {
 			updated = created.Add(time.Duration(1+r.IntN(72*3600)) * time.Second)
+			originData, originRendered = dataJSON, rendered
 		}
 		var deleted any
 		if r.IntN(100) == 0 {
@@ -575,7 +578,7 @@ func (s *seeder) reports() error {
 		platform := [...]string{"android", "android", "android", "ios", "web"}[r.IntN(5)]
 
 		if _, err := insReport.ExecContext(s.ctx, id, platform, reportedBy, rt.id, dataJSON, rendered, b2i(test), cover, incident,
-			dataJSON, rendered, gps, b2i(len(relevant) > 0), definition,
+			originData, originRendered, gps, b2i(len(relevant) > 0), definition,
 			ohtkdb.FormatTime(created), ohtkdb.FormatTime(updated), deleted); err != nil {
 			return fmt.Errorf("incident report: %w", err)
 		}

@@ -101,13 +101,21 @@ func (rq *request) stream(q *query) error {
 		return wr.Row(vals)
 	}
 	var (
-		n        int
-		trailer  export.Trailer
-		lastKey  string
-		lastID   string
-		sinceFlu int
+		n          int
+		trailer    export.Trailer
+		lastKey    string
+		lastID     string
+		sinceFlush int
+		extended   = time.Now()
 	)
 	for rows.Next() {
+		// A sparse filter can keep the database scanning for long between rows: push the
+		// deadline ahead before writing again. It is only ever extended while rows come, so
+		// a client that stops reading still times out.
+		if now := time.Now(); now.Sub(extended) > time.Second {
+			rq.extendDeadline(rc)
+			extended = now
+		}
 		if paginated && n == rq.params.limit {
 			trailer.NextCursor = rq.h.cursors.encode(cursor{Resource: rq.res.name, DateField: rq.params.dateField,
 				Filters: rq.params.filterKey, Key: lastKey, ID: lastID})
@@ -120,14 +128,15 @@ func (rq *request) stream(q *query) error {
 		}
 		lastKey, lastID = key, id
 		n++
-		sinceFlu += int(rq.rows - before)
-		if sinceFlu >= flushEvery {
-			sinceFlu = 0
+		sinceFlush += int(rq.rows - before)
+		if sinceFlush >= flushEvery {
+			sinceFlush = 0
 			if err := bw.Flush(); err != nil {
 				return rq.abort(err)
 			}
 			rc.Flush()
 			rq.extendDeadline(rc)
+			extended = time.Now()
 		}
 	}
 	if err := rows.Err(); err != nil {

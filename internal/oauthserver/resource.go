@@ -188,7 +188,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		JOIN accounts_authority a ON a.id = au.authority_id WHERE au.user_ptr_id = $1`, u.ID).Scan(&a.ID, &a.Name, &a.Code)
 	switch {
 	case err == nil:
-		authority = map[string]any{"id": a.ID, "name": a.Name, "code": a.Code}
+		authority = authorityInfo{ID: a.ID, Name: a.Name, Code: a.Code}
 	case errors.Is(err, sql.ErrNoRows):
 	default:
 		s.serverErrorJSON(w, err)
@@ -208,6 +208,13 @@ type userInfo struct {
 	LastName    string `json:"last_name"`
 	IsSuperuser bool   `json:"is_superuser"`
 	Authority   any    `json:"authority"`
+}
+
+// authorityInfo fixes the key order of the userinfo's authority to OHTK's.
+type authorityInfo struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	Code string `json:"code"`
 }
 
 // server is one entry of /api/servers/.

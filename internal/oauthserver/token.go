@@ -248,7 +248,7 @@ func (s *Server) refresh(ctx context.Context, r *http.Request, t *tenant.Tenant,
 			if err := tx.Commit(); err != nil {
 				return issued{}, nil, err
 			}
-			s.log.Warn("oauthserver: rotated-out refresh token reused; its family is revoked", "client_id", app.ClientID)
+			s.log.Warn("oauthserver: revoked refresh token presented; its family is revoked", "client_id", app.ClientID)
 		}
 		return issued{}, invalid, nil
 	}

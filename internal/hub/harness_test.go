@@ -102,7 +102,8 @@ type browser struct {
 }
 
 func newBrowser(t *testing.T) *browser {
-	jar, _ := cookiejar.New(nil)
+	inner, _ := cookiejar.New(nil)
+	jar := rawPathJar{inner}
 	return &browser{t: t, client: &http.Client{Jar: jar, Timeout: 60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
@@ -344,3 +345,17 @@ func hash12(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return fmt.Sprintf("%x", sum)[:12]
 }
+
+// rawPathJar matches cookie paths against the path as sent (percent-encoded), as browsers do;
+// net/http/cookiejar uses the decoded path, which never matches a cookie path with %XX in it.
+type rawPathJar struct{ jar http.CookieJar }
+
+func rawURL(u *url.URL) *url.URL {
+	c := *u
+	c.Path = u.EscapedPath()
+	c.RawPath = ""
+	return &c
+}
+
+func (j rawPathJar) SetCookies(u *url.URL, cookies []*http.Cookie) { j.jar.SetCookies(rawURL(u), cookies) }
+func (j rawPathJar) Cookies(u *url.URL) []*http.Cookie             { return j.jar.Cookies(rawURL(u)) }

@@ -283,3 +283,86 @@ func createToken(t *testing.T, b *browser, h *testHub) string {
 	}
 	return m[1]
 }
+
+// TestIntegrationPrefixAndThaiUser: behind a path prefix, a user whose name has Thai
+// characters and a space signs in at a DOT tenant, spawns a real server and runs code; every
+// URL is under the prefix with the name percent-encoded.
+func TestIntegrationPrefixAndThaiUser(t *testing.T) {
+	requireJupyter(t)
+	ln := listen(t)
+	host := "http://" + ln.Addr().String()
+	peer := djangopeer.Start(t, djangopeer.Options{RedirectURI: host + "/notebooks/hub/bunny/oauth_callback", SkipAuthorization: true, TenantName: "Bunny Province"})
+	h := startHub(t, ln, "/notebooks/", config.Hub{Tenants: []config.Tenant{peerTenant("bunny", peer)}})
+
+	b := newBrowser(t)
+	loginDjango(t, b, h, "bunny", peer, "สมชาย ใจดี")
+	name := "bunny_สมชาย ใจดี"
+	escaped := "bunny_%E0%B8%AA%E0%B8%A1%E0%B8%8A%E0%B8%B2%E0%B8%A2%20%E0%B9%83%E0%B8%88%E0%B8%94%E0%B8%B5"
+	if web.PathEscape(name) != escaped {
+		t.Fatalf("PathEscape(%q) = %q", name, web.PathEscape(name))
+	}
+	u, err := h.Hub.store.User(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^bunny-[0-9a-f]{8}$`).MatchString(u.Slug) {
+		t.Errorf("slug %q", u.Slug)
+	}
+
+	resp, _ := b.get(h.URL + "hub/spawn")
+	if loc := resp.Header.Get("Location"); loc != "/notebooks/hub/spawn-pending/"+escaped {
+		t.Fatalf("spawn redirected to %q", loc)
+	}
+	h.Host += "/notebooks" // spawn and runCode build URLs from Host
+	spawnPrefixed(t, b, h, name, escaped)
+
+	resp, page, at := b.follow(h.URL + "user/" + escaped + "/")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(at, h.URL+"user/"+escaped+"/tree") {
+		t.Fatalf("opening the server: %s at %s\n%.500s", resp.Status, at, page)
+	}
+	got := runCode(t, b, h, name, "import os\nprint(os.environ['JUPYTERHUB_USER'], os.environ['JUPYTERHUB_SERVICE_PREFIX'], os.getcwd().endswith('/users/"+u.Slug+"'))")
+	want := name + " /notebooks/user/" + escaped + "/ True\n"
+	if got != want {
+		t.Fatalf("kernel printed %q, want %q", got, want)
+	}
+	// The hub answers under the prefix only.
+	var v map[string]string
+	if code := apiJSON(t, "GET", h.URL+"hub/api", "", nil, &v); code != 200 || v["version"] != "3.1.1" {
+		t.Errorf("GET /notebooks/hub/api: %d %v", code, v)
+	}
+	if code := apiJSON(t, "GET", strings.TrimSuffix(h.URL, "notebooks/")+"hub/api", "", nil, nil); code != http.StatusNotFound {
+		t.Errorf("GET /hub/api outside the prefix: %d", code)
+	}
+}
+
+// spawnPrefixed is spawn for a hub with a base path (h.Host ends with it).
+func spawnPrefixed(t *testing.T, b *browser, h *testHub, name, escaped string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.URL+"hub/api/users/"+escaped+"/server/progress", nil)
+	resp, err := (&http.Client{Jar: b.client.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var e spawner.Event
+		json.Unmarshal([]byte(data), &e)
+		if e.Failed {
+			t.Fatalf("spawn failed: %+v", e)
+		}
+		if e.Ready {
+			if e.URL != "/notebooks/user/"+escaped+"/" {
+				t.Fatalf("ready URL %q", e.URL)
+			}
+			return
+		}
+	}
+	t.Fatalf("progress stream ended without ready: %v", sc.Err())
+}

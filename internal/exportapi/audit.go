@@ -36,4 +36,6 @@ func (h *handler) audit(rq *request) {
 	if err != nil {
 		h.log.ErrorContext(ctx, "export api: audit", "err", err)
 	}
+	h.log.InfoContext(ctx, "export", "tenant", rq.t.SchemaName, "user", rq.p.username, "auth", rq.p.method,
+		"resource", rq.res.name, "format", format, "status", rq.status, "rows", rq.rows, "bytes", rq.bytes, "duration_ms", dur)
 }

@@ -60,6 +60,10 @@ var (
 	errBadBasic      = unauthorized("unauthorized", "invalid username or password")
 )
 
+// HashAPIKey returns what ohtkhub_apikey.key_hash holds for key: the sha256 hex of the
+// whole key. Keys start with APIKeyPrefix.
+func HashAPIKey(key string) string { return checksum(key) }
+
 func checksum(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])

@@ -260,7 +260,7 @@ func (e *env) seed(t testing.TB) {
 // token stores a DOT access token for user in db and returns it.
 func addToken(t testing.TB, db *sql.DB, user int, token string, expires time.Time) string {
 	mustExec(t, db, `INSERT INTO oauth2_provider_accesstoken (user_id, token, token_checksum, expires, scope, created, updated)
-		VALUES ($1, $2, $3, $4, 'read write', $5, $5)`, user, token, checksum(token), ts(expires), ts(testNow))
+		VALUES ($1, $2, $3, $4, 'read write', $5, $5)`, user, token, HashAPIKey(token), ts(expires), ts(testNow))
 	return token
 }
 

@@ -13,6 +13,8 @@
 //   - authority_ids of a report list only the authorities the caller can see.
 //   - Every authenticated request is audited in ohtkhub_export_audit; failed logins are
 //     only logged, so they cannot fill the audit table.
+//   - report-types lists every report type of the tenant to every authorized caller: form
+//     definitions are not data of an authority.
 //   - Cursors are opaque, checksummed and bound to the resource and filters; they grant
 //     nothing, since every page is still scoped to the caller.
 package exportapi
@@ -125,6 +127,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(ae.status)
 	body, _ := json.Marshal(map[string]string{"error": ae.code, "error_description": ae.desc})
 	w.Write(append(body, '\n'))

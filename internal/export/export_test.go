@@ -85,6 +85,23 @@ func TestParseFormSubformList(t *testing.T) {
 	if keys := SubformKeys(inst); !slices.Equal(keys, []string{"a", "b"}) {
 		t.Errorf("keys = %v", keys)
 	}
+	// OHTK's builder writes a list of one-entry objects keyed by formRef; a subform inside a
+	// subform is found in the top-level list.
+	f, err = ParseForm([]byte(`{"sections":[{"questions":[{"fields":[{"name":"farm","type":"subform","formRef":"farm"}]}]}],
+		"subforms":[{"farm":{"sections":[{"questions":[{"fields":[{"name":"pens","type":"subform","formRef":"pen"}]}]}]}},
+		{"pen":{"sections":[{"questions":[{"fields":[{"name":"size","type":"decimal"},{"name":"files","type":"files"}]}]}]}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	farm, _ := f.Subform("farm")
+	pen, ok := farm.Subform("pens")
+	if !ok || len(pen.Columns) != 2 {
+		t.Fatalf("nested subform = %+v", pen)
+	}
+	data, _ = DecodeData([]byte(`{"size":"12.50","files":{"b.pdf":"id-b","a.pdf":"id-a"}}`))
+	if vals := pen.AppendValues(nil, data, nil); vals[0] != json.Number("12.50") || vals[1] != "id-a,id-b" {
+		t.Errorf("values = %#v", vals)
+	}
 	if _, err := ParseForm([]byte(`{"sections":"no"}`)); err == nil {
 		t.Error("bad definition accepted")
 	}
@@ -101,6 +118,9 @@ func TestDates(t *testing.T) {
 		{`{"tz":"Asia/Bangkok","d":"2026-05-01T17:30:00.000Z","t":"2026-05-01T17:30:00.000Z"}`, []any{"2026-05-02", "2026-05-02T00:30:00+07:00"}},
 		{`{"d":"2026-05-01T17:30:00Z","t":"2026-05-01T17:30:00+02:00"}`, []any{"2026-05-01", "2026-05-01T17:30:00+02:00"}},
 		{`{"tz":"Nowhere/Land","d":"2026-05-01","t":"garbage"}`, []any{"2026-05-01", "garbage"}},
+		// The app writes the reporter's wall-clock time without an offset.
+		{`{"tz":"Asia/Bangkok","d":"2026-05-01T00:00:00.000","t":"2026-05-01T23:15:00.000"}`, []any{"2026-05-01", "2026-05-01T23:15:00+07:00"}},
+		{`{"d":"2026-05-01T00:00:00.000","t":"2026-05-01T23:15:00.000"}`, []any{"2026-05-01", "2026-05-01T23:15:00.000"}},
 		{`{}`, []any{nil, nil}},
 	} {
 		data, _ := DecodeData([]byte(tc.data))

@@ -14,7 +14,8 @@ type FieldKind int
 
 // The kinds of flat columns.
 const (
-	KindValue       FieldKind = iota // the field's value (text, textarea, integer, decimal, singlechoices, unknown types)
+	KindValue       FieldKind = iota // the field's value (text, textarea, singlechoices, unknown types)
+	KindNumber                       // integer, decimal: a number, also when stored as a string
 	KindText                         // singlechoices free text, data["<name>_text"]
 	KindDate                         // a date; its time is kept when the field is withTime
 	KindLng                          // longitude of a location "lng,lat"
@@ -102,10 +103,12 @@ type rawField struct {
 
 // ParseForm parses an OHTK form definition (sections[].questions[].fields[], subforms).
 func ParseForm(definition []byte) (*Form, error) {
-	return parseForm(definition, 0)
+	return parseForm(definition, 0, nil)
 }
 
-func parseForm(definition []byte, depth int) (*Form, error) {
+// parseForm parses one definition. inherited are the subform definitions of the enclosing
+// forms: OHTK's app resolves a nested subform's formRef in the top-level list.
+func parseForm(definition []byte, depth int, inherited map[string]json.RawMessage) (*Form, error) {
 	if depth > 4 {
 		return nil, fmt.Errorf("export: form definition: subforms nested too deeply")
 	}
@@ -113,9 +116,16 @@ func parseForm(definition []byte, depth int) (*Form, error) {
 	if err := json.Unmarshal(definition, &d); err != nil {
 		return nil, fmt.Errorf("export: form definition: %w", err)
 	}
-	subDefs, err := subformDefinitions(d.Subforms)
+	own, err := subformDefinitions(d.Subforms)
 	if err != nil {
 		return nil, err
+	}
+	subDefs := make(map[string]json.RawMessage, len(inherited)+len(own))
+	for k, v := range inherited {
+		subDefs[k] = v
+	}
+	for k, v := range own {
+		subDefs[k] = v
 	}
 	f := &Form{subforms: map[string]*Form{}}
 	seen := map[string]bool{}
@@ -172,6 +182,10 @@ func parseForm(definition []byte, depth int) (*Form, error) {
 							add(t)
 						}
 					}
+				case "integer", "decimal":
+					c := base
+					c.kind = KindNumber
+					add(c)
 				case "images", "files":
 					c := base
 					c.kind = KindList
@@ -185,7 +199,7 @@ func parseForm(definition []byte, depth int) (*Form, error) {
 						ref = name
 					}
 					if raw, ok := subDefs[ref]; ok {
-						sf, err := parseForm(raw, depth+1)
+						sf, err := parseForm(raw, depth+1, subDefs)
 						if err != nil {
 							return nil, err
 						}
@@ -204,31 +218,37 @@ func parseForm(definition []byte, depth int) (*Form, error) {
 	return f, nil
 }
 
-// subformDefinitions reads "subforms", either an object keyed by name or a list of
-// definitions each with a "name".
+// subformDefinitions reads "subforms": an object keyed by formRef, or a list whose items are
+// either one-entry objects {formRef: definition} (what OHTK's form builder writes) or
+// definitions carrying their own "name".
 func subformDefinitions(raw json.RawMessage) (map[string]json.RawMessage, error) {
 	out := map[string]json.RawMessage{}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return out, nil
 	}
-	if raw[0] == '[' {
-		var list []json.RawMessage
-		if err := json.Unmarshal(raw, &list); err != nil {
+	if raw[0] != '[' {
+		if err := json.Unmarshal(raw, &out); err != nil {
 			return nil, fmt.Errorf("export: form definition subforms: %w", err)
-		}
-		for _, item := range list {
-			var named struct {
-				Name string `json:"name"`
-			}
-			if err := json.Unmarshal(item, &named); err == nil && named.Name != "" {
-				out[named.Name] = item
-			}
 		}
 		return out, nil
 	}
-	if err := json.Unmarshal(raw, &out); err != nil {
+	var list []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, fmt.Errorf("export: form definition subforms: %w", err)
+	}
+	for _, item := range list {
+		if _, isDef := item["sections"]; isDef {
+			var name string
+			if json.Unmarshal(item["name"], &name) == nil && name != "" {
+				whole, _ := json.Marshal(item)
+				out[name] = whole
+			}
+			continue
+		}
+		for ref, def := range item {
+			out[ref] = def
+		}
 	}
 	return out, nil
 }
@@ -291,6 +311,11 @@ func (c *Column) value(data map[string]any, loc *time.Location) any {
 	v := scope[c.Field]
 	switch c.kind {
 	case KindValue:
+		return scalar(v)
+	case KindNumber:
+		if str, ok := v.(string); ok {
+			return number(str)
+		}
 		return scalar(v)
 	case KindText:
 		return scalar(scope[c.Field+"_text"])
@@ -392,6 +417,9 @@ func scalar(v any) any {
 	return string(enc)
 }
 
+// Layouts of dates stored without an offset: the app writes the reporter's wall-clock time.
+var localLayouts = []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04", "2006-01-02 15:04"}
+
 func dateValue(v any, withTime bool, loc *time.Location) any {
 	s, ok := v.(string)
 	if !ok {
@@ -400,21 +428,48 @@ func dateValue(v any, withTime bool, loc *time.Location) any {
 	if len(s) == len(time.DateOnly) {
 		return s
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return s
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if loc != nil {
+			// Converted, never replaced: the instant stays the same.
+			t = t.In(loc)
+		}
+		if withTime {
+			return t.Format(time.RFC3339Nano)
+		}
+		return t.Format(time.DateOnly)
 	}
-	if loc != nil {
-		// Converted, never replaced: the instant stays the same.
-		t = t.In(loc)
-	}
-	if withTime {
+	for _, layout := range localLayouts {
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			continue
+		}
+		if !withTime {
+			return t.Format(time.DateOnly)
+		}
+		if loc == nil {
+			return s // a wall-clock time whose zone is unknown stays as stored
+		}
+		t, _ = time.ParseInLocation(layout, s, loc)
 		return t.Format(time.RFC3339Nano)
 	}
-	return t.Format(time.DateOnly)
+	return s
 }
 
+// listValue joins the ids or URLs of an images or files answer: a list of ids or of
+// objects, or (files) an object of file name to id, taken in file name order.
 func listValue(v any) any {
+	if m, ok := v.(map[string]any); ok {
+		names := make([]string, 0, len(m))
+		for k := range m {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		list := make([]any, 0, len(m))
+		for _, k := range names {
+			list = append(list, m[k])
+		}
+		v = list
+	}
 	list, ok := v.([]any)
 	if !ok {
 		return scalar(v)

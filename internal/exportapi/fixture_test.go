@@ -150,11 +150,11 @@ const typeDefinition = `{"sections":[{"label":"ข้อมูลทั่วไ
  ]},
  {"label":"ผู้ติดต่อ","name":"contact","fields":[{"name":"name","label":"ชื่อ","type":"text"},{"name":"phone","label":"โทร","type":"text"}]}
 ]}],
-"subforms":{"animal":{"sections":[{"questions":[{"fields":[
+"subforms":[{"animal":{"sections":[{"questions":[{"fields":[
   {"name":"tag","label":"เบอร์หู","type":"text"},
   {"name":"age","label":"อายุ","type":"integer"},
   {"name":"sick","label":"ป่วย","type":"singlechoices","options":[{"label":"ใช่","value":"yes"}]}
-]}]}]}}}`
+]}]}]}}]}`
 
 // snapshotDefinition is an older form of the same type with a field the current one lacks.
 const snapshotDefinition = `{"sections":[{"questions":[{"fields":[
@@ -173,10 +173,10 @@ const (
 )
 
 const reportManyData = `{"tz":"Asia/Bangkok","title":"ไก่ตายผิดปกติ","title__value":"ไก่ตายผิดปกติ","detail":"บรรทัดแรก\nline2, \"quoted\"",
- "animals":12,"weight":3.75,"found_date":"2026-05-01","found_at":"2026-05-01T03:30:00.000Z","place":"98.9853,18.7883",
+ "animals":12,"weight":"3.75","found_date":"2026-05-01T00:00:00.000","found_at":"2026-05-01T10:30:00.000","place":"98.9853,18.7883",
  "species":"อื่นๆ","species_text":"เป็ดไล่ทุ่ง",
  "symptoms":{"ไข้":true,"ท้องเสีย":false,"other":true,"other_text":"ซึม","value":"ไข้, อื่นๆ"},
- "photos":[{"id":"img-1","url":"https://files.test/1.jpg"},"img-2"],"docs":["doc-1"],
+ "photos":[{"id":"img-1","url":"https://files.test/1.jpg"},"img-2"],"docs":{"ใบรับรอง.pdf":"doc-2","lab.pdf":"doc-1"},
  "herd":{"k2":{"tag":"A-2","age":3},"k1":{"tag":"A-1","age":2,"sick":"yes"},"value":"k1, k2"},
  "contact":{"name":"สมชาย ใจดี","phone":"0812345678"},"id":"FARM-9"}`
 

@@ -13,7 +13,7 @@ import (
 func Slug(name string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range name {
+	for _, r := range strings.ToLower(name) {
 		switch {
 		case 'a' <= r && r <= 'z' || '0' <= r && r <= '9':
 			b.WriteRune(r)

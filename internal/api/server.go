@@ -4,7 +4,9 @@ package api
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,16 +41,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: store, log: slog.Default(), metrics: newMetrics()}
-	s.export = exportHandler(cfg, s.log)
+	key, err := secretKey(cfg.DataDir)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	s.export = exportHandler(cfg, s.log, deriveKey(key, "export cursor"))
 	if cfg.Provider.Enabled {
-		key, err := secretKey(cfg.DataDir)
-		if err != nil {
-			store.Close()
-			return nil, err
-		}
 		s.oauth, err = oauthserver.New(oauthserver.Options{
 			Store:               store,
-			SecretKey:           key,
+			SecretKey:           deriveKey(key, "oauthserver csrf"),
 			AccessTokenLifetime: cfg.Provider.AccessTokenLifetime,
 			SecureCookies:       cfg.secureCookies(),
 			Logger:              s.log,
@@ -131,6 +133,13 @@ func securityHeaders(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// deriveKey gives each use of the instance key its own key.
+func deriveKey(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // secretKey reads the instance's signing key from data_dir/secret_key, creating it on first

@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/djangohash"
+	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
+)
+
+// run runs the command line in-process and returns its exit code and output.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := Main(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := run(t, args...)
+	if code != 0 {
+		t.Fatalf("ohtkhub %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+	}
+	return out
+}
+
+func TestAdminCommands(t *testing.T) {
+	dir := t.TempDir()
+	d := "--data-dir=" + dir
+	if out := mustRun(t, "tenant", "create", d, "--schema", "bunny", "--name", "Bunny Land", "--domain", "www.Bunny.example.org:443,b2.example.org"); out != "created tenant bunny (id 1)\n" {
+		t.Fatalf("tenant create: %q", out)
+	}
+	mustRun(t, "authority", "create", d, "--tenant", "bunny", "--code", "TH", "--name", "ประเทศไทย")
+	mustRun(t, "authority", "create", d, "--tenant", "bunny", "--code", "N", "--name", "ภาคเหนือ", "--parent", "TH")
+	if out := mustRun(t, "authority", "create", d, "--tenant", "bunny", "--code", "CM", "--name", "เชียงใหม่", "--parent", "N,TH"); out != "created authority CM (id 3)\n" {
+		t.Fatalf("authority create: %q", out)
+	}
+	mustRun(t, "user", "create", d, "--tenant", "bunny", "--username", "สมชาย", "--password", "pw-1", "--authority", "CM", "--role", "OFC", "--iterations", "1000")
+	mustRun(t, "user", "create", d, "--tenant", "bunny", "--username", "root", "--password", "pw-2", "--superuser", "--iterations", "1000")
+	out := mustRun(t, "app", "create", d, "--tenant", "bunny", "--name", "Notebooks", "--redirect-uri", "http://127.0.0.1:8000/hub/bunny/oauth_callback")
+	if !regexp.MustCompile(`^client_id: [0-9A-Za-z]{40}\nclient_secret: [0-9A-Za-z]{64}\n$`).MatchString(out) {
+		t.Fatalf("app create: %q", out)
+	}
+	key := strings.TrimSpace(mustRun(t, "apikey", "create", d, "--tenant", "bunny", "--username", "สมชาย", "--name", "notebook"))
+	if !regexp.MustCompile(`^ohtk_[0-9A-Za-z]{40}$`).MatchString(key) {
+		t.Fatalf("api key %q", key)
+	}
+
+	store, err := ohtkdb.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	tn, err := store.TenantByHost(t.Context(), "bunny.example.org")
+	if err != nil || tn.SchemaName != "bunny" || strings.Join(tn.Domains, ",") != "bunny.example.org,b2.example.org" {
+		t.Fatalf("tenant: %+v %v", tn, err)
+	}
+	db, _ := store.TenantDB(t.Context(), "bunny")
+	var parents string
+	if err := db.QueryRow(`SELECT group_concat(code, ',') FROM (SELECT p.code FROM accounts_authority_inherits i
+		JOIN accounts_authority p ON p.id = i.to_authority_id JOIN accounts_authority c ON c.id = i.from_authority_id
+		WHERE c.code = 'CM' ORDER BY p.code)`).Scan(&parents); err != nil || parents != "N,TH" {
+		t.Fatalf("parents of CM: %q %v", parents, err)
+	}
+	var hash, role string
+	var super bool
+	if err := db.QueryRow(`SELECT u.password, u.is_superuser, au.role FROM accounts_user u JOIN accounts_authorityuser au ON au.user_ptr_id = u.id WHERE u.username = 'สมชาย'`).Scan(&hash, &super, &role); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := djangohash.Check("pw-1", hash); !ok || super || role != "OFC" || !strings.HasPrefix(hash, "pbkdf2_sha256$1000$") {
+		t.Fatalf("user row: %s %v %s", hash, super, role)
+	}
+	var prefix, keyHash string
+	if err := db.QueryRow(`SELECT prefix, key_hash FROM ohtkhub_apikey`).Scan(&prefix, &keyHash); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(key))
+	if prefix != key[:12] || keyHash != hex.EncodeToString(sum[:]) {
+		t.Fatalf("api key row: %s %s", prefix, keyHash)
+	}
+	var secret, ctype string
+	if err := db.QueryRow(`SELECT client_secret, client_type FROM oauth2_provider_application`).Scan(&secret, &ctype); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(secret, "pbkdf2_sha256$10000$") || ctype != "confidential" {
+		t.Fatalf("application row: %s %s", secret, ctype)
+	}
+}
+
+func TestAdminErrors(t *testing.T) {
+	dir := t.TempDir()
+	d := "--data-dir=" + dir
+	mustRun(t, "tenant", "create", d, "--schema", "bunny", "--name", "Bunny")
+	for _, tc := range []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"tenant", "create", d, "--schema", "bunny", "--name", "Again"}, 1, `ohtkhub tenant: tenant "bunny": ohtkdb: already exists` + "\n"},
+		{[]string{"tenant", "create", "--schema", "x", "--name", "X"}, 1, "ohtkhub tenant: --data-dir or --config is required\n"},
+		{[]string{"tenant", "create", d, "--name", "X"}, 1, "ohtkhub tenant: --schema is required\n"},
+		{[]string{"tenant", "delete"}, 1, `ohtkhub tenant: unknown verb "delete" (run 'ohtkhub tenant --help')` + "\n"},
+		{[]string{"authority", "create", d, "--tenant", "nope", "--code", "A", "--name", "A"}, 1, `ohtkhub authority: tenant "nope" not found` + "\n"},
+		{[]string{"authority", "create", d, "--tenant", "bunny", "--code", "A", "--name", "A", "--parent", "ZZ"}, 1, `ohtkhub authority: parent authority "ZZ" not found` + "\n"},
+		{[]string{"user", "create", d, "--tenant", "bunny", "--username", "u"}, 1, "ohtkhub user: give exactly one of --password-stdin and --password\n"},
+		{[]string{"user", "create", d, "--tenant", "bunny", "--username", "u", "--password", "p", "--role", "BOSS"}, 1, `ohtkhub user: --role "BOSS": want ADM, OFC or REP` + "\n"},
+		{[]string{"app", "create", d, "--tenant", "bunny", "--name", "n", "--redirect-uri", "ftp://x"}, 1,
+			`ohtkhub app: oauthserver: redirect URI "ftp://x": want an absolute http(s) URI without fragment or spaces` + "\n"},
+		{[]string{"apikey", "create", d, "--tenant", "bunny", "--username", "ghost", "--name", "n"}, 1, `ohtkhub apikey: user "ghost" not found` + "\n"},
+		{[]string{"api", "--config", filepath.Join(dir, "missing.yaml")}, 1, "ohtkhub api: open " + filepath.Join(dir, "missing.yaml") + ": no such file or directory\n"},
+	} {
+		code, _, errOut := run(t, tc.args...)
+		if code != tc.code || errOut != tc.err {
+			t.Errorf("%v: exit %d %q, want %d %q", tc.args, code, errOut, tc.code, tc.err)
+		}
+	}
+	for _, args := range [][]string{{"tenant", "create", "--help"}, {"user", "--help"}, {"api", "--help"}, {"seed", "--help"}} {
+		if code, _, errOut := run(t, args...); code != 0 || !strings.Contains(errOut, "usage: ohtkhub") {
+			t.Errorf("%v: exit %d %q", args, code, errOut)
+		}
+	}
+}
+
+func TestUserPasswordStdin(t *testing.T) {
+	dir := t.TempDir()
+	d := "--data-dir=" + dir
+	mustRun(t, "tenant", "create", d, "--schema", "bunny", "--name", "Bunny")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString("secret from stdin\n")
+	w.Close()
+	old := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = old }()
+	mustRun(t, "user", "create", d, "--tenant", "bunny", "--username", "u", "--password-stdin", "--iterations", "1000")
+	store, _ := ohtkdb.Open(t.Context(), dir)
+	defer store.Close()
+	db, _ := store.TenantDB(t.Context(), "bunny")
+	var hash string
+	db.QueryRow(`SELECT password FROM accounts_user WHERE username = 'u'`).Scan(&hash)
+	if ok, _ := djangohash.Check("secret from stdin", hash); !ok {
+		t.Fatalf("password from stdin not stored: %s", hash)
+	}
+}
+
+func TestAPICommandServesAndStops(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "api.yaml")
+	os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\ndata_dir: data\n"), 0o600)
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runAPI(ctx, []string{"--config", cfg}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.TrimSpace(strings.TrimPrefix(line, "ohtkhub api listening on "))
+	resp, err := http.Get(base + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != `{"status":"ok"}` {
+		t.Fatalf("health: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("api returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("api did not stop")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "public.db")); err != nil {
+		t.Fatalf("data_dir relative to the config file: %v", err)
+	}
+}

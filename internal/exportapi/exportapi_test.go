@@ -174,6 +174,17 @@ func TestRequestErrors(t *testing.T) {
 	if res.StatusCode != 405 || res.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST: %d Allow=%q", res.StatusCode, res.Header.Get("Allow"))
 	}
+
+	req, _ = newRequest("HEAD", e.srv.URL+"/t/bunny/api/export/v1/incident-reports?format=csv")
+	su(req)
+	res, err = e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "text/csv; charset=utf-8" || res.ContentLength > 0 {
+		t.Errorf("HEAD: %d %q %d", res.StatusCode, res.Header.Get("Content-Type"), res.ContentLength)
+	}
 }
 
 func TestBadParameters(t *testing.T) {

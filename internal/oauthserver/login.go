@@ -51,15 +51,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			renderPage(w, http.StatusOK, "login", d)
 			return
 		}
-		key := limitKey(t.SchemaName, r, username)
-		if s.limiter.blocked(key) {
+		if s.credentialsBlocked(t.SchemaName, r, username) {
 			w.Header().Set("Retry-After", "60")
 			writeText(w, http.StatusTooManyRequests, "Too many sign-in attempts. Try again later.")
 			return
 		}
 		u, err := checkPassword(ctx, t.DB, username, password)
 		if errors.Is(err, errNoUser) {
-			s.limiter.fail(key)
+			s.credentialsFailed(t.SchemaName, r, username)
 			s.log.Info("login failed", "tenant", t.SchemaName, "username", username, "remote", clientIP(r))
 			d.Error = loginFailed
 			renderPage(w, http.StatusOK, "login", d)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ohtkhub/ohtkhub/internal/djangohash"
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 )
 
@@ -533,4 +534,23 @@ func TestLogout(t *testing.T) {
 	if r := h.get(c, "/o/authorize/?"+q.Encode()); r.status != http.StatusFound || !strings.HasPrefix(r.header.Get("Location"), "/accounts/login/") {
 		t.Fatalf("after logout: %d %q", r.status, r.header.Get("Location"))
 	}
+}
+
+func TestLoginRateLimitPerAddress(t *testing.T) {
+	h := newHarness(t)
+	now := ohtkdb.FormatTime(h.clock())
+	for i := range 4 {
+		h.exec(`INSERT INTO accounts_user (password, username, date_joined) VALUES ($1, $2, $3)`,
+			djangohash.Make("pw", 1000), "user"+strconv.Itoa(i), now)
+	}
+	c := h.browser()
+	// Cycling through usernames does not escape the limit: one address gets 4 × 5 failures.
+	for i := range 4 {
+		for range 5 {
+			if r := h.login(c, "user"+strconv.Itoa(i), "wrong"); r.status != http.StatusOK {
+				t.Fatalf("user%d: %d", i, r.status)
+			}
+		}
+	}
+	expect(t, h.login(c, testUser, "wrong"), http.StatusTooManyRequests, tooManySignInsBody)
 }

@@ -72,3 +72,17 @@ func clientIP(r *http.Request) string {
 func limitKey(schema string, r *http.Request, username string) string {
 	return schema + "\x00" + clientIP(r) + "\x00" + username
 }
+
+// credentialsBlocked reports whether a credential check for name (a username, or a client id
+// with a "client" prefix) from r must be refused: that pair failed too often, or the client
+// IP failed too often across all names (cycling through usernames would otherwise escape
+// the per-name limit, and every check of an unknown name costs a full password hash).
+func (s *Server) credentialsBlocked(schema string, r *http.Request, name string) bool {
+	return s.limiter.blocked(limitKey(schema, r, name)) || s.ipLimiter.blocked(schema+"\x00"+clientIP(r))
+}
+
+// credentialsFailed records a failed credential check.
+func (s *Server) credentialsFailed(schema string, r *http.Request, name string) {
+	s.limiter.fail(limitKey(schema, r, name))
+	s.ipLimiter.fail(schema + "\x00" + clientIP(r))
+}

@@ -72,7 +72,9 @@ type Server struct {
 	now     func() time.Time
 	log     *slog.Logger
 	limiter *limiter
-	mux     *http.ServeMux
+	// ipLimiter allows each client IP four times the failures of one name.
+	ipLimiter *limiter
+	mux       *http.ServeMux
 }
 
 // New returns a provider configured by opts.
@@ -103,6 +105,7 @@ func New(opts Options) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.limiter = newLimiter(opts.LoginBurst, opts.LoginInterval, s.now)
+	s.ipLimiter = newLimiter(4*opts.LoginBurst, opts.LoginInterval/4, s.now)
 
 	// Browser forms get a second line of defence besides the CSRF token: browsers that
 	// send Sec-Fetch-Site or Origin are refused cross-origin POSTs.

@@ -82,13 +82,12 @@ func (s *Server) client(r *http.Request, t *tenant.Tenant, requireConfidential b
 	if oerr != nil {
 		return nil, oerr
 	}
-	key := "client\x00" + limitKey(t.SchemaName, r, id)
-	if s.limiter.blocked(key) {
+	if s.credentialsBlocked(t.SchemaName, r, "client\x00"+id) {
 		return nil, &oauthError{"slow_down", "Too many failed client authentications. Try again later."}
 	}
 	app, oerr := authenticateClient(r.Context(), r, t.DB, requireConfidential)
 	if oerr != nil && oerr.Code == "invalid_client" {
-		s.limiter.fail(key)
+		s.credentialsFailed(t.SchemaName, r, "client\x00"+id)
 	}
 	return app, oerr
 }
@@ -315,13 +314,12 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, t *tenant.T
 	if !ok {
 		return issued{}, errInvalidScope(), nil
 	}
-	key := limitKey(t.SchemaName, r, username)
-	if s.limiter.blocked(key) {
+	if s.credentialsBlocked(t.SchemaName, r, username) {
 		return issued{}, &oauthError{"slow_down", "Too many failed sign-in attempts. Try again later."}, nil
 	}
 	u, err := checkPassword(ctx, t.DB, username, password)
 	if errors.Is(err, errNoUser) {
-		s.limiter.fail(key)
+		s.credentialsFailed(t.SchemaName, r, username)
 		return issued{}, errInvalidGrant("Invalid credentials given."), nil
 	}
 	if err != nil {

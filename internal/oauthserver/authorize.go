@@ -217,6 +217,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) createGrant(ctx context.Context, t *tenant.Tenant, ar *authRequest, u *user) (string, error) {
 	code := randomString(40)
 	now := s.now()
+	// Codes nobody exchanged would stay forever (DOT leaves them to its cleartokens command).
+	if _, err := t.DB.ExecContext(ctx, `DELETE FROM oauth2_provider_grant WHERE expires < $1`, ohtkdb.FormatTime(now)); err != nil {
+		return "", err
+	}
 	_, err := t.DB.ExecContext(ctx, `INSERT INTO oauth2_provider_grant
 		(user_id, code, application_id, expires, redirect_uri, scope, created, updated, code_challenge, code_challenge_method, nonce, claims)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, '', '')`,

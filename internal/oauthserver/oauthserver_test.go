@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -553,4 +554,49 @@ func TestLoginRateLimitPerAddress(t *testing.T) {
 		}
 	}
 	expect(t, h.login(c, testUser, "wrong"), http.StatusTooManyRequests, tooManySignInsBody)
+}
+
+func TestSessionExpiry(t *testing.T) {
+	h := newHarness(t)
+	c := h.browser()
+	h.login(c, testUser, testPassword)
+	q := url.Values{"response_type": {"code"}, "client_id": {h.clientID}}
+	if r := h.get(c, "/o/authorize/?"+q.Encode()); r.status != http.StatusOK {
+		t.Fatalf("consent page: %d", r.status)
+	}
+	h.advance(DefaultSessionLifetime)
+	if r := h.get(c, "/o/authorize/?"+q.Encode()); r.status != http.StatusFound || !strings.HasPrefix(r.header.Get("Location"), "/accounts/login/?next=") {
+		t.Fatalf("expired session: %d %q", r.status, r.header.Get("Location"))
+	}
+}
+
+func TestSecureCookies(t *testing.T) {
+	h := newHarness(t)
+	h.srv.opts.SecureCookies = true
+	r := h.get(h.browser(), "/accounts/login/")
+	if c := r.header.Get("Set-Cookie"); !strings.Contains(c, "; Secure") || !strings.Contains(c, "HttpOnly") {
+		t.Fatalf("cookie %q", c)
+	}
+}
+
+// TestSecretHashAcceptedByDjango checks with Django itself that the client secret hashes
+// this package stores are ones DOT can verify.
+func TestSecretHashAcceptedByDjango(t *testing.T) {
+	h := newHarness(t)
+	var stored string
+	if err := h.db.QueryRow(`SELECT client_secret FROM oauth2_provider_application WHERE client_id = $1`, h.clientID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	script := `import sys
+from django.conf import settings
+settings.configure()
+from django.contrib.auth.hashers import check_password
+print(check_password(sys.argv[1], sys.argv[2]), check_password("wrong", sys.argv[2]))`
+	out, err := exec.CommandContext(t.Context(), "/usr/bin/python3", "-c", script, h.clientSecret, stored).CombinedOutput()
+	if err != nil {
+		t.Fatalf("Django (python3-django) is needed: %v\n%s", err, out)
+	}
+	if string(out) != "True False\n" {
+		t.Fatalf("Django says %q", out)
+	}
 }

@@ -32,7 +32,7 @@ func TestAPIVersion(t *testing.T) {
 }
 
 // serverToken makes the API token a spawned server of user would get.
-func serverToken(t *testing.T, h *testHub, user string) string {
+func serverToken(t testing.TB, h *testHub, user string) string {
 	t.Helper()
 	tok, err := h.Hub.store.CreateToken(t.Context(), store.Token{User: user, Kind: store.TokenServer, ClientID: "jupyterhub-user-" + user}, 0)
 	if err != nil {

@@ -35,7 +35,7 @@ type testHub struct {
 }
 
 // listen reserves the hub's address, so tenants can be configured with its callback URL.
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +52,7 @@ func testKey() string {
 
 // startHub serves a hub configured by cfg (public URL and listen address filled in from ln
 // and base) until the test ends.
-func startHub(t *testing.T, ln net.Listener, base string, cfg config.Hub) *testHub {
+func startHub(t testing.TB, ln net.Listener, base string, cfg config.Hub) *testHub {
 	t.Helper()
 	host := "http://" + ln.Addr().String()
 	cfg.PublicURL = host + base
@@ -87,7 +87,7 @@ func startHub(t *testing.T, ln net.Listener, base string, cfg config.Hub) *testH
 	return &testHub{URL: cfg.PublicURL, Host: host, Hub: h, Cfg: h.cfg}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
@@ -97,11 +97,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // browser is an HTTP client with a cookie jar that does not follow redirects by itself.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	inner, _ := cookiejar.New(nil)
 	jar := rawPathJar{inner}
 	return &browser{t: t, client: &http.Client{Jar: jar, Timeout: 60 * time.Second,
@@ -205,7 +205,7 @@ type fakeGrant struct {
 	expires   time.Time
 }
 
-func newFakeProvider(t *testing.T, tenantName string) *fakeProvider {
+func newFakeProvider(t testing.TB, tenantName string) *fakeProvider {
 	p := &fakeProvider{clientID: "hub-client", clientSecret: "s3cret/with+chars", tenantName: tenantName,
 		codes: map[string]fakeGrant{}, access: map[string]fakeGrant{}, refresh: map[string]fakeGrant{}, ttl: time.Hour}
 	mux := http.NewServeMux()
@@ -311,14 +311,14 @@ func (p *fakeProvider) valid(tok string) bool {
 }
 
 // loginFake signs the browser in with a fake provider's tenant and returns the final page.
-func loginFake(t *testing.T, b *browser, h *testHub, p *fakeProvider, key string, id int, username string) (*http.Response, string, string) {
+func loginFake(t testing.TB, b *browser, h *testHub, p *fakeProvider, key string, id int, username string) (*http.Response, string, string) {
 	t.Helper()
 	p.loginAs(id, username, false)
 	return b.follow(h.URL + "hub/" + key + "/oauth_login")
 }
 
 // apiJSON does an API request with a token and decodes the JSON answer into out.
-func apiJSON(t *testing.T, method, u, token string, body io.Reader, out any) int {
+func apiJSON(t testing.TB, method, u, token string, body io.Reader, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, u, body)
 	if token != "" {

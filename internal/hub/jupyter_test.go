@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
@@ -24,11 +25,19 @@ import (
 
 // requireJupyter fails the test (it does not skip) when Debian's jupyterhub-singleuser is
 // missing: CI installs it.
-func requireJupyter(t *testing.T) {
+func requireJupyter(t testing.TB) {
 	t.Helper()
-	if _, err := exec.LookPath("jupyterhub-singleuser"); err != nil {
-		t.Fatal("jupyterhub-singleuser is missing; install it with: apt-get install -y jupyterhub jupyter-notebook python3-jupyter-server")
+	if _, err := lookJupyter(); err != nil {
+		t.Fatal(err)
 	}
+}
+
+func lookJupyter() (string, error) {
+	p, err := exec.LookPath("jupyterhub-singleuser")
+	if err != nil {
+		return "", errors.New("jupyterhub-singleuser is missing; install it with: apt-get install -y jupyterhub jupyter-notebook python3-jupyter-server")
+	}
+	return p, nil
 }
 
 var anyHiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
@@ -42,7 +51,7 @@ func peerTenant(key string, p *djangopeer.Peer) config.Tenant {
 }
 
 // loginDjango signs the browser in to the hub through the peer's real login page.
-func loginDjango(t *testing.T, b *browser, h *testHub, key string, p *djangopeer.Peer, username string) {
+func loginDjango(t testing.TB, b *browser, h *testHub, key string, p *djangopeer.Peer, username string) {
 	t.Helper()
 	resp, page, at := b.follow(h.URL + "hub/" + key + "/oauth_login")
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(at, p.URL+"/accounts/login/") {
@@ -65,7 +74,7 @@ func loginDjango(t *testing.T, b *browser, h *testHub, key string, p *djangopeer
 }
 
 // spawn starts the browser's user's server and follows the progress events until ready.
-func spawn(t *testing.T, b *browser, h *testHub, name string) []spawner.Event {
+func spawn(t testing.TB, b *browser, h *testHub, name string) []spawner.Event {
 	t.Helper()
 	resp, _ := b.get(h.URL + "hub/spawn")
 	wantPending := "/hub/spawn-pending/" + web.PathEscape(name)
@@ -118,7 +127,7 @@ func spawn(t *testing.T, b *browser, h *testHub, name string) []spawner.Event {
 
 // runCode starts a kernel through the proxy with the browser's cookies and runs code over
 // the kernel's WebSocket, returning what it printed.
-func runCode(t *testing.T, b *browser, h *testHub, name, code string) string {
+func runCode(t testing.TB, b *browser, h *testHub, name, code string) string {
 	t.Helper()
 	prefix := h.Host + "/user/" + web.PathEscape(name) + "/"
 	xsrf := b.cookie(prefix, "_xsrf")
@@ -274,7 +283,7 @@ func TestIntegrationJupyter(t *testing.T) {
 }
 
 // createToken requests an API token on /hub/token.
-func createToken(t *testing.T, b *browser, h *testHub) string {
+func createToken(t testing.TB, b *browser, h *testHub) string {
 	t.Helper()
 	resp, page := b.post(h.URL+"hub/token", url.Values{"_xsrf": {b.xsrf(h)}, "note": {"test"}})
 	m := regexp.MustCompile(`<code id="new-token">([^<]+)</code>`).FindStringSubmatch(page)
@@ -336,7 +345,7 @@ func TestIntegrationPrefixAndThaiUser(t *testing.T) {
 }
 
 // spawnPrefixed is spawn for a hub with a base path (h.Host ends with it).
-func spawnPrefixed(t *testing.T, b *browser, h *testHub, name, escaped string) {
+func spawnPrefixed(t testing.TB, b *browser, h *testHub, name, escaped string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
 	defer cancel()

@@ -12,7 +12,7 @@ import (
 
 // loginHub is a hub with two fake tenants, bunny and bon, whose local spawner command is
 // never run by these tests.
-func loginHub(t *testing.T, base string) (*testHub, *fakeProvider, *fakeProvider) {
+func loginHub(t testing.TB, base string) (*testHub, *fakeProvider, *fakeProvider) {
 	t.Helper()
 	bunny := newFakeProvider(t, "Bunny Province")
 	bon := newFakeProvider(t, "Bon <b>District</b>")

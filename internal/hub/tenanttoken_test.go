@@ -22,7 +22,7 @@ type tenantTokenAnswer struct {
 }
 
 // peerUserinfo reports whether the peer accepts an access token.
-func peerUserinfo(t *testing.T, p *djangopeer.Peer, token string) (int, string) {
+func peerUserinfo(t testing.TB, p *djangopeer.Peer, token string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, p.URL+"/api/userinfo/", nil)
 	req.Header.Set("Authorization", "Bearer "+token)

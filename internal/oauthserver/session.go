@@ -150,7 +150,8 @@ func safeNext(t *tenant.Tenant, next string) string {
 	}
 	if t.BasePath != "" {
 		base := strings.TrimSuffix(t.BasePath, "/")
-		if u.Path != base && !strings.HasPrefix(u.Path, base+"/") {
+		// BasePath is in escaped form, as the browser sends it.
+		if p := u.EscapedPath(); p != base && !strings.HasPrefix(p, base+"/") {
 			return ""
 		}
 	}

@@ -172,13 +172,15 @@ func (h *Hub) prepare(ctx context.Context, name string) (spawner.Spec, error) {
 		"JUPYTERHUB_OAUTH_CALLBACK_URL":  hubapi.CallbackPath(h.base, name),
 		"JUPYTERHUB_OAUTH_ACCESS_SCOPES": string(accessJSON),
 		"JUPYTERHUB_OAUTH_SCOPES":        string(accessJSON),
-		"JUPYTERHUB_ADMIN_ACCESS":        "0",
-		"JUPYTERHUB_SINGLEUSER_APP":      "notebook.notebookapp.NotebookApp",
-		"JUPYTERHUB_DEFAULT_URL":         "/tree/",
-		"OHTK_TENANT":                    tenant.Key,
-		"OHTK_API_URL":                   tenant.APIURL,
-		"OHTK_ACCESS_TOKEN":              tok.AccessToken,
-		"PYTHONPATH":                     filepath.Join(h.cfg.DataDir, "python"),
+		// 4.x/5.x: the server asks for no extra scopes on its users' tokens.
+		"JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES": "[]",
+		"JUPYTERHUB_ADMIN_ACCESS":                "0",
+		"JUPYTERHUB_SINGLEUSER_APP":              "notebook.notebookapp.NotebookApp",
+		"JUPYTERHUB_DEFAULT_URL":                 "/tree/",
+		"OHTK_TENANT":                            tenant.Key,
+		"OHTK_API_URL":                           tenant.APIURL,
+		"OHTK_ACCESS_TOKEN":                      tok.AccessToken,
+		"PYTHONPATH":                             filepath.Join(h.cfg.DataDir, "python"),
 	}
 	if pub.Scheme == "https" {
 		env["JUPYTERHUB_COOKIE_OPTIONS"] = `{"secure": true}`

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -598,5 +599,36 @@ print(check_password(sys.argv[1], sys.argv[2]), check_password("wrong", sys.argv
 	}
 	if string(out) != "True False\n" {
 		t.Fatalf("Django says %q", out)
+	}
+}
+
+func TestConcurrentRefreshOneWins(t *testing.T) {
+	h := newHarness(t)
+	code, verifier := h.code("race-")
+	tok := h.exchange(code, verifier)
+	const n = 6
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			r := h.post(http.DefaultClient, "/o/token/", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}},
+				"Authorization", basicAuth(h.clientID, h.clientSecret))
+			statuses <- r.status
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	ok := 0
+	for s := range statuses {
+		switch s {
+		case http.StatusOK:
+			ok++
+		case http.StatusBadRequest:
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d concurrent refreshes succeeded, want exactly 1", ok, n)
 	}
 }

@@ -26,7 +26,7 @@ import (
 // harness runs the provider for one tenant ("Tenant Alpha", as in OHTK's own userinfo test)
 // on a real SQLite database, with a clock the test moves.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	store  *ohtkdb.Store
 	db     *sql.DB
 	srv    *Server
@@ -48,7 +48,7 @@ const (
 	testPassword = "oauth-pass-123"
 )
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ctx := t.Context()
 	store, err := ohtkdb.Open(ctx, t.TempDir())
@@ -130,7 +130,7 @@ type response struct {
 	body   string
 }
 
-func do(t *testing.T, c *http.Client, req *http.Request) response {
+func do(t testing.TB, c *http.Client, req *http.Request) response {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {
@@ -163,7 +163,7 @@ func (h *harness) post(c *http.Client, path string, form url.Values, hdr ...stri
 var csrfRE = regexp.MustCompile(`name="csrfmiddlewaretoken" value="([^"]+)"`)
 var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 
-func csrfFrom(t *testing.T, body string) string {
+func csrfFrom(t testing.TB, body string) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(body)
 	if m == nil {
@@ -236,7 +236,7 @@ func basicAuth(id, secret string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
 }
 
-func decode(t *testing.T, body string) map[string]any {
+func decode(t testing.TB, body string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(body), &m); err != nil {

@@ -471,10 +471,10 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	reports := fs.Int("reports", 3000, "incident reports to write")
 	zero := fs.Int("zero-reports", 500, "zero reports to write")
 	randSeed := fs.Int64("rand-seed", 1, "seed of the generator (same seed, same data)")
-	password := fs.String("password", "", "password of every seeded user (or --password-stdin)")
+	password := fs.String("password", "", "password of every seeded user (default: a random one, printed)")
 	passwordStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	iterations := fs.Int("iterations", djangohash.DefaultIterations, "pbkdf2_sha256 iterations of the password hashes")
-	adminUsage(fs, stderr, "ohtkhub seed --data-dir D --tenant S [--reports N] --password P|--password-stdin",
+	adminUsage(fs, stderr, "ohtkhub seed --data-dir D --tenant S [--reports N] [--password P|--password-stdin]",
 		"Fills a tenant with synthetic OHTK data: an authority tree with Thai names, users of every role,\nreport types using every form field type, incident and zero reports.")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -482,10 +482,12 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := required(fs, "tenant"); err != nil {
 		return err
 	}
-	if *passwordStdin == (*password != "") {
-		return errors.New("give exactly one of --password-stdin and --password")
+	if *passwordStdin && *password != "" {
+		return errors.New("give at most one of --password-stdin and --password")
 	}
-	if *passwordStdin {
+	generated := false
+	switch {
+	case *passwordStdin:
 		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read password: %w", err)
@@ -494,6 +496,10 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *password == "" {
 			return errors.New("empty password on standard input")
 		}
+	case *password == "":
+		// No well-known default: seeded tenants may be reachable by others.
+		*password = newAPIKey()[5:21]
+		generated = true
 	}
 	if *reports < 0 || *zero < 0 {
 		return errors.New("--reports and --zero-reports must not be negative")
@@ -521,6 +527,9 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "seeded tenant %s: %d incident reports, %d zero reports; logins:\n", t.SchemaName, *reports, *zero)
+	if generated {
+		fmt.Fprintf(stdout, "  (every seeded user's password: %s)\n", *password)
+	}
 	for _, u := range users {
 		role := u.Role
 		if u.IsSuperuser {

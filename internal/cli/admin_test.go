@@ -196,3 +196,22 @@ func TestAPICommandServesAndStops(t *testing.T) {
 		t.Fatalf("data_dir relative to the config file: %v", err)
 	}
 }
+
+func TestSeedCommand(t *testing.T) {
+	dir := t.TempDir()
+	d := "--data-dir=" + dir
+	mustRun(t, "tenant", "create", d, "--schema", "bunny", "--name", "Bunny")
+	out := mustRun(t, "seed", d, "--tenant", "bunny", "--reports", "50", "--zero-reports", "5", "--iterations", "1000")
+	if !strings.HasPrefix(out, "seeded tenant bunny: 50 incident reports, 5 zero reports; logins:\n  (every seeded user's password: ") {
+		t.Fatalf("seed output %q", out)
+	}
+	store, _ := ohtkdb.Open(t.Context(), dir)
+	defer store.Close()
+	db, _ := store.TenantDB(t.Context(), "bunny")
+	var reports, zero int
+	db.QueryRow(`SELECT count(*) FROM reports_incidentreport`).Scan(&reports)
+	db.QueryRow(`SELECT count(*) FROM reports_zeroreport`).Scan(&zero)
+	if reports != 50 || zero != 5 {
+		t.Fatalf("seeded %d reports, %d zero reports", reports, zero)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/djangohash"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -107,10 +109,14 @@ func TestBasicRateLimit(t *testing.T) {
 	// Spraying one password over many usernames from one client is stopped too: the
 	// client has 20 failures in all (5 were spent above).
 	e.clock.Advance(time.Hour)
+	cheap := djangohash.Make("another password", 1000)
+	for i := range 21 {
+		mustExec(t, e.db, `INSERT INTO accounts_user (password, username, date_joined) VALUES ($1, $2, $3)`, cheap, fmt.Sprintf("user%d", i), ts(testNow))
+	}
 	for i := range 20 {
 		expect(t, e.get(t, path, basic(fmt.Sprintf("user%d", i), "123456")), 401, bodyBadBasic)
 	}
-	got = e.get(t, path, basic("user-next", "123456"))
+	got = e.get(t, path, basic("user20", "123456"))
 	expect(t, got, 429, bodyRateLimited)
 	if got.header.Get("Retry-After") != "3" {
 		t.Errorf("Retry-After = %q, want 3", got.header.Get("Retry-After"))

@@ -98,8 +98,11 @@ func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error)
 	}
 	h.servers = spawner.NewManager(sp, spawner.Options{
 		StartTimeout: cfg.Spawner.StartTimeout, HTTPTimeout: cfg.Spawner.HTTPTimeout, PollInterval: cfg.Spawner.PollInterval,
-		Prepare: h.prepare, Cleanup: h.cleanup, PublicURL: h.userURL,
+		Prepare: h.prepare, Cleanup: h.cleanup, PublicURL: h.userURL, Records: serverRecords{st},
 	}, logger)
+	if err := h.servers.Reconcile(ctx); err != nil {
+		logger.Warn("reconcile servers", "err", err)
+	}
 	h.api = hubapi.New(h.base, st, h.sessions, h.servers, h.login, logger)
 	h.proxy = proxy.New(h.base, h.servers, h.sessions, h.render, h.pageData, logger)
 	h.handler = h.routes()
@@ -208,3 +211,24 @@ func (h *Hub) pageData(r *http.Request) web.Page {
 }
 
 var _ fs.FS = python.FS
+
+// serverRecords keeps the spawner's records in the store.
+type serverRecords struct{ st *store.Store }
+
+func (r serverRecords) SaveServer(ctx context.Context, user string, h spawner.Handle, started time.Time) error {
+	return r.st.SaveServer(ctx, store.ServerRecord{User: user, HandleID: h.ID, URL: h.URL, Started: started})
+}
+
+func (r serverRecords) DeleteServer(ctx context.Context, user string) error { return r.st.DeleteServer(ctx, user) }
+
+func (r serverRecords) Servers(ctx context.Context) (map[string]spawner.Handle, error) {
+	recs, err := r.st.Servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]spawner.Handle, len(recs))
+	for _, rec := range recs {
+		out[rec.User] = spawner.Handle{ID: rec.HandleID, URL: rec.URL}
+	}
+	return out, nil
+}

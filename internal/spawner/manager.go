@@ -50,6 +50,16 @@ type Options struct {
 	Cleanup func(ctx context.Context, user string)
 	// PublicURL returns the browser path of a user's server, sent in the ready event.
 	PublicURL func(user string) string
+	// Records, when set, keeps which servers run, so that a restarted hub can adopt the
+	// servers of spawners that outlive it (Lister).
+	Records Records
+}
+
+// Records stores which users' servers run.
+type Records interface {
+	SaveServer(ctx context.Context, user string, h Handle, started time.Time) error
+	DeleteServer(ctx context.Context, user string) error
+	Servers(ctx context.Context) (map[string]Handle, error)
 }
 
 // Manager tracks every user's server.
@@ -139,9 +149,7 @@ func (m *Manager) spawn(ctx context.Context, s *server) {
 			m.sp.Stop(sctx, h)
 			cancel()
 		}
-		if m.opt.Cleanup != nil {
-			m.opt.Cleanup(context.Background(), s.user)
-		}
+		m.forget(context.Background(), s.user)
 		m.mu.Lock()
 		if s.state == StateStopping {
 			reason = "stopped before it was ready"
@@ -175,6 +183,11 @@ func (m *Manager) spawn(ctx context.Context, s *server) {
 	if err := m.waitReady(ctx, h, target.String()+spec.ServicePrefix); err != nil {
 		fail(describe(ctx, err, m.opt.StartTimeout))
 		return
+	}
+	if m.opt.Records != nil {
+		if err := m.opt.Records.SaveServer(context.WithoutCancel(ctx), s.user, h, s.started); err != nil {
+			m.log.Error("record server", "user", s.user, "err", err)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -313,9 +326,7 @@ func (m *Manager) Stop(ctx context.Context, user string) error {
 	if h.ID != "" {
 		err = m.sp.Stop(ctx, h)
 	}
-	if m.opt.Cleanup != nil {
-		m.opt.Cleanup(ctx, user)
-	}
+	m.forget(ctx, user)
 	m.mu.Lock()
 	s.state = StateStopped
 	s.target = nil
@@ -362,9 +373,7 @@ func (m *Manager) PollAll(ctx context.Context) {
 			continue
 		}
 		m.log.Warn("server died", "user", s.user, "reason", err)
-		if m.opt.Cleanup != nil {
-			m.opt.Cleanup(ctx, s.user)
-		}
+		m.forget(ctx, s.user)
 		m.mu.Lock()
 		if s.state == StateRunning && s.handle == h {
 			s.state = StateStopped
@@ -386,8 +395,13 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.closed = true
 	close(m.stop)
+	_, detach := m.sp.(Lister)
 	var users []string
-	for name := range m.servers {
+	for name, s := range m.servers {
+		// Servers of spawners that outlive the hub keep running; the next hub adopts them.
+		if detach && s.state == StateRunning {
+			continue
+		}
 		users = append(users, name)
 	}
 	m.mu.Unlock()
@@ -406,4 +420,72 @@ func (m *Manager) Close(ctx context.Context) error {
 	wg.Wait()
 	m.wg.Wait()
 	return errors.Join(errs...)
+}
+
+// forget removes the record of a stopped server and revokes its token.
+func (m *Manager) forget(ctx context.Context, user string) {
+	if m.opt.Records != nil {
+		if err := m.opt.Records.DeleteServer(ctx, user); err != nil {
+			m.log.Error("forget server", "user", user, "err", err)
+		}
+	}
+	if m.opt.Cleanup != nil {
+		m.opt.Cleanup(ctx, user)
+	}
+}
+
+// Reconcile runs once at start, before requests are served. With a spawner whose servers
+// outlive the hub (Lister), the servers recorded as running and still running are adopted
+// without a restart, unrecorded ones are stopped; recorded servers no longer running are
+// forgotten (their tokens revoked).
+func (m *Manager) Reconcile(ctx context.Context) error {
+	if m.opt.Records == nil {
+		return nil
+	}
+	recorded, err := m.opt.Records.Servers(ctx)
+	if err != nil {
+		return fmt.Errorf("spawner: read server records: %w", err)
+	}
+	var running []Running
+	var errs []error
+	if l, ok := m.sp.(Lister); ok {
+		if running, err = l.List(ctx); err != nil {
+			// List reports per-container problems next to what it found; adopt what it found.
+			errs = append(errs, err)
+		}
+	}
+	adopted := map[string]bool{}
+	for _, r := range running {
+		rec, ok := recorded[r.User]
+		target, perr := url.Parse(r.Handle.URL)
+		if !ok || rec.ID != r.Handle.ID || perr != nil || adopted[r.User] {
+			m.log.Info("stopping a server the hub has no record of", "user", r.User, "id", r.Handle.ID)
+			if err := m.sp.Stop(ctx, r.Handle); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		adopted[r.User] = true
+		m.mu.Lock()
+		ready := Event{Progress: 100, Ready: true, Message: "Server ready at " + m.opt.PublicURL(r.User), URL: m.opt.PublicURL(r.User)}
+		m.servers[r.User] = &server{user: r.User, state: StateRunning, handle: r.Handle, target: target, started: r.Started,
+			ready: time.Now(), events: []Event{ready}, subs: map[chan Event]struct{}{}, cancel: func() {}, done: closedChan()}
+		m.mu.Unlock()
+		if m.opt.Records != nil && r.Handle.URL != "" {
+			m.opt.Records.SaveServer(ctx, r.User, r.Handle, r.Started)
+		}
+		m.log.Info("adopted running server", "user", r.User, "id", r.Handle.ID, "url", r.Handle.URL)
+	}
+	for user := range recorded {
+		if !adopted[user] {
+			m.forget(ctx, user)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }

@@ -357,5 +357,7 @@ func rawURL(u *url.URL) *url.URL {
 	return &c
 }
 
-func (j rawPathJar) SetCookies(u *url.URL, cookies []*http.Cookie) { j.jar.SetCookies(rawURL(u), cookies) }
-func (j rawPathJar) Cookies(u *url.URL) []*http.Cookie             { return j.jar.Cookies(rawURL(u)) }
+func (j rawPathJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	j.jar.SetCookies(rawURL(u), cookies)
+}
+func (j rawPathJar) Cookies(u *url.URL) []*http.Cookie { return j.jar.Cookies(rawURL(u)) }

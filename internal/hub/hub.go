@@ -219,7 +219,9 @@ func (r serverRecords) SaveServer(ctx context.Context, user string, h spawner.Ha
 	return r.st.SaveServer(ctx, store.ServerRecord{User: user, HandleID: h.ID, URL: h.URL, Started: started})
 }
 
-func (r serverRecords) DeleteServer(ctx context.Context, user string) error { return r.st.DeleteServer(ctx, user) }
+func (r serverRecords) DeleteServer(ctx context.Context, user string) error {
+	return r.st.DeleteServer(ctx, user)
+}
 
 func (r serverRecords) Servers(ctx context.Context) (map[string]spawner.Handle, error) {
 	recs, err := r.st.Servers(ctx)

@@ -184,9 +184,13 @@ func runCode(t testing.TB, b *browser, h *testHub, name, code string) string {
 			t.Fatalf("reading kernel messages: %v (printed so far %q)", err, printed.String())
 		}
 		var m struct {
-			Header       struct{ MsgType string `json:"msg_type"` } `json:"header"`
-			ParentHeader struct{ MsgID string `json:"msg_id"` }   `json:"parent_header"`
-			Content      map[string]any                           `json:"content"`
+			Header struct {
+				MsgType string `json:"msg_type"`
+			} `json:"header"`
+			ParentHeader struct {
+				MsgID string `json:"msg_id"`
+			} `json:"parent_header"`
+			Content map[string]any `json:"content"`
 		}
 		if json.Unmarshal(data, &m) != nil || m.ParentHeader.MsgID != msgID {
 			continue

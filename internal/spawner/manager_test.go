@@ -92,7 +92,9 @@ func (r *memRecords) Servers(ctx context.Context) (map[string]Handle, error) {
 func manager(sp Spawner, rec Records, cleaned *[]string) *Manager {
 	var mu sync.Mutex
 	return NewManager(sp, Options{StartTimeout: 10 * time.Second, HTTPTimeout: 5 * time.Second,
-		Prepare:   func(ctx context.Context, user string) (Spec, error) { return Spec{User: user, ServicePrefix: "/user/" + user + "/"}, nil },
+		Prepare: func(ctx context.Context, user string) (Spec, error) {
+			return Spec{User: user, ServicePrefix: "/user/" + user + "/"}, nil
+		},
 		Cleanup:   func(ctx context.Context, user string) { mu.Lock(); *cleaned = append(*cleaned, user); mu.Unlock() },
 		PublicURL: func(user string) string { return "/user/" + user + "/" },
 		Records:   rec,

@@ -37,7 +37,7 @@ type Renderer struct {
 
 var funcs = template.FuncMap{
 	// pathEscape percent-encodes a user name for a URL path segment.
-	"pathEscape": PathEscape,
+	"pathEscape":  PathEscape,
 	"queryEscape": url.QueryEscape,
 }
 

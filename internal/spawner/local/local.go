@@ -93,10 +93,10 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	env := map[string]string{
-		"HOME": dir,
-		"PATH": filepath.Dir(l.cfg.Python) + ":/usr/local/bin:/usr/bin:/bin",
-		"LANG": "C.UTF-8",
-		"USER": os.Getenv("USER"),
+		"HOME":   dir,
+		"PATH":   filepath.Dir(l.cfg.Python) + ":/usr/local/bin:/usr/bin:/bin",
+		"LANG":   "C.UTF-8",
+		"USER":   os.Getenv("USER"),
 		"TMPDIR": os.TempDir(),
 	}
 	for k, v := range l.extra {

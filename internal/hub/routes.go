@@ -58,7 +58,9 @@ func (h *Hub) routes() http.Handler {
 	hubHandler := csrf.Handler(mux)
 	tokenPath := b + "hub/api/oauth2/token"
 	tenantTokenSuffix := "/tenant-token"
-	limited := limit.wrap(hubHandler)
+	// Token endpoints are called by servers and notebooks, all from the spawner's few
+	// addresses: a wider limit than the browsers' login callbacks.
+	limited := newLimiter(10 * h.cfg.CallbackRate).wrap(hubHandler)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, hubPrefix) {
 			hd := w.Header()

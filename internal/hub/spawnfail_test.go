@@ -1,0 +1,55 @@
+package hub
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/config"
+	"github.com/ohtkhub/ohtkhub/internal/spawner"
+)
+
+// TestSpawnFailureShownToUser: a server that cannot start is reported with its reason on the
+// progress stream and on the home page.
+func TestSpawnFailureShownToUser(t *testing.T) {
+	bunny := newFakeProvider(t, "Bunny Province")
+	cfg := config.Hub{Tenants: []config.Tenant{bunny.tenant("bunny")}}
+	cfg.Spawner.Local.Command = []string{"/usr/bin/python3", "-c", "import sys; sys.exit('jupyterhub-singleuser: error: No module named notebook')"}
+	cfg.Spawner.HTTPTimeout = 20 * time.Second
+	h := startHub(t, listen(t), "/", cfg)
+	b := newBrowser(t)
+	loginFake(t, b, h, bunny, "bunny", 1, "alice")
+	resp, _ := b.get(h.URL + "hub/spawn")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("spawn: %s", resp.Status)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", h.URL+"hub/api/users/bunny_alice/server/progress", nil)
+	stream, err := (&http.Client{Jar: b.client.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	var last spawner.Event
+	sc := bufio.NewScanner(stream.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			json.Unmarshal([]byte(data), &last)
+		}
+	}
+	reason := "server stopped: the server process exited (exit status 1): jupyterhub-singleuser: error: No module named notebook"
+	if !last.Failed || last.Message != "Spawn failed: "+reason {
+		t.Fatalf("last event %+v, want failed with %q", last, reason)
+	}
+	_, page := b.get(h.URL + "hub/home")
+	if !strings.Contains(page, `<p class="error" id="last-error">The last start failed: `+reason+`</p>`) || !strings.Contains(page, `id="start"`) {
+		t.Fatalf("home page does not show the failure:\n%s", page)
+	}
+	// The server's token died with it.
+	toks, _ := h.Hub.store.Tokens(t.Context(), "bunny_alice", "server")
+	if len(toks) != 0 {
+		t.Errorf("server tokens left: %v", toks)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,7 +82,16 @@ func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error)
 	h := &Hub{cfg: cfg, base: cfg.BasePath(), log: logger, store: st, started: time.Now()}
 	h.internal = cfg.InternalURL
 	if h.internal == "" {
-		h.internal = "http://" + cfg.Listen + h.base
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("hub: listen address %q: %w", cfg.Listen, err)
+		}
+		// Servers on this machine reach a hub listening on every interface at loopback.
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		h.internal = "http://" + net.JoinHostPort(host, port) + h.base
 	}
 	h.internal = strings.TrimSuffix(h.internal, "/") + "/"
 	h.sessions = session.New(st, h.base, pub.Scheme == "https", cfg.SessionMaxAge)

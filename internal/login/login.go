@@ -356,9 +356,12 @@ func (l *Login) TenantToken(ctx context.Context, user store.User) (store.TenantT
 			}
 			return store.TenantToken{}, t.cfg, ErrNoTenantToken
 		}
-		octx := context.WithValue(ctx, oauth2.HTTPClient, t.client)
+		// Not cancelled with the request: once the provider has rotated the refresh token, the
+		// new one must reach the store or the user's credentials are lost.
+		octx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, t.client), 30*time.Second)
 		fresh, err := t.oauth.TokenSource(octx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
 		if err != nil {
+			cancel()
 			// Another replica may have rotated the refresh token under us: look again.
 			if again, gerr := l.store.GetTenantToken(ctx, user.Name); gerr == nil && again.Version != tok.Version {
 				continue
@@ -373,7 +376,8 @@ func (l *Login) TenantToken(ctx context.Context, user store.User) (store.TenantT
 		if next.RefreshToken == "" {
 			next.RefreshToken = tok.RefreshToken
 		}
-		saved, err := l.store.SwapTenantToken(ctx, user.Name, next)
+		saved, err := l.store.SwapTenantToken(octx, user.Name, next)
+		cancel()
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}

@@ -38,6 +38,9 @@ type Hub struct {
 	Spawner Spawner `yaml:"spawner"`
 	// SessionMaxAge is how long a login lasts. Default 14 days.
 	SessionMaxAge time.Duration `yaml:"session_max_age"`
+	// RedirectToServer sends users to their server after login, starting it if needed, as
+	// JupyterHub does; off, they land on /hub/home. Default on.
+	RedirectToServer *bool `yaml:"redirect_to_server"`
 	// CallbackRate limits OAuth callbacks and token endpoints per client address, per minute.
 	// Default 60.
 	CallbackRate int `yaml:"callback_rate"`
@@ -180,6 +183,10 @@ func (h *Hub) Validate() error {
 	}
 	if h.SessionMaxAge == 0 {
 		h.SessionMaxAge = 14 * 24 * time.Hour
+	}
+	if h.RedirectToServer == nil {
+		on := true
+		h.RedirectToServer = &on
 	}
 	if h.CallbackRate == 0 {
 		h.CallbackRate = 60

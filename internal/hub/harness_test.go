@@ -66,6 +66,11 @@ func startHub(t testing.TB, ln net.Listener, base string, cfg config.Hub) *testH
 	if cfg.Spawner.StartTimeout == 0 {
 		cfg.Spawner.StartTimeout = 90 * time.Second
 	}
+	if cfg.RedirectToServer == nil {
+		// Most tests sign in without wanting a server; those that do say so.
+		off := false
+		cfg.RedirectToServer = &off
+	}
 	if cfg.Spawner.PollInterval == 0 {
 		cfg.Spawner.PollInterval = time.Second
 	}

@@ -18,12 +18,8 @@ func (h *Hub) routes() http.Handler {
 	b := h.base
 	limit := newLimiter(h.cfg.CallbackRate)
 
-	mux.HandleFunc("GET "+b+"{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, b+"hub/home", http.StatusFound)
-	})
-	mux.HandleFunc("GET "+b+"hub/{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, b+"hub/home", http.StatusFound)
-	})
+	mux.HandleFunc("GET "+b+"{$}", h.root)
+	mux.HandleFunc("GET "+b+"hub/{$}", h.root)
 	mux.Handle("GET "+b+"hub/static/", http.StripPrefix(b+"hub/static/", web.Static()))
 	mux.HandleFunc("GET "+b+"hub/login", h.login.Page)
 	// Literal paths per tenant: a {tenant} wildcard would overlap the hub's own pages.
@@ -77,6 +73,21 @@ func (h *Hub) routes() http.Handler {
 		// User servers do their own XSRF checks and set their own CSP.
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// root sends a signed-in user to their server (or home), anyone else to the login page.
+func (h *Hub) root(w http.ResponseWriter, r *http.Request) {
+	target := h.base + "hub/login"
+	if sess, err := h.sessions.Get(r.Context(), r); err == nil {
+		target = h.base + "hub/home"
+		if *h.cfg.RedirectToServer {
+			target = h.base + "hub/spawn"
+			if h.servers.Status(sess.User).State == spawner.StateRunning {
+				target = h.userURL(sess.User)
+			}
+		}
+	}
+	http.Redirect(w, r, target, http.StatusFound)
 }
 
 // user is the signed-in user of a page request.

@@ -19,12 +19,15 @@ func TestSpawnFailureShownToUser(t *testing.T) {
 	cfg := config.Hub{Tenants: []config.Tenant{bunny.tenant("bunny")}}
 	cfg.Spawner.Local.Command = []string{"/usr/bin/python3", "-c", "import sys; sys.exit('jupyterhub-singleuser: error: No module named notebook')"}
 	cfg.Spawner.HTTPTimeout = 20 * time.Second
+	on := true
+	cfg.RedirectToServer = &on
 	h := startHub(t, listen(t), "/", cfg)
 	b := newBrowser(t)
-	loginFake(t, b, h, bunny, "bunny", 1, "alice")
-	resp, _ := b.get(h.URL + "hub/spawn")
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("spawn: %s", resp.Status)
+	// As in JupyterHub, signing in starts the server and shows its progress.
+	bunny.loginAs(1, "alice", false)
+	resp, page, at := b.follow(h.URL + "hub/bunny/oauth_login")
+	if resp.StatusCode != http.StatusOK || at != h.URL+"hub/spawn-pending/bunny_alice" || !strings.Contains(page, `<script src="/hub/static/spawn.js"></script>`) {
+		t.Fatalf("after login: %s at %s", resp.Status, at)
 	}
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", h.URL+"hub/api/users/bunny_alice/server/progress", nil)
 	stream, err := (&http.Client{Jar: b.client.Jar}).Do(req)
@@ -43,7 +46,7 @@ func TestSpawnFailureShownToUser(t *testing.T) {
 	if !last.Failed || last.Message != "Spawn failed: "+reason {
 		t.Fatalf("last event %+v, want failed with %q", last, reason)
 	}
-	_, page := b.get(h.URL + "hub/home")
+	_, page = b.get(h.URL + "hub/home")
 	if !strings.Contains(page, `<p class="error" id="last-error">The last start failed: `+reason+`</p>`) || !strings.Contains(page, `id="start"`) {
 		t.Fatalf("home page does not show the failure:\n%s", page)
 	}

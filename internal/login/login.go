@@ -256,6 +256,9 @@ func (l *Login) Logout(w http.ResponseWriter, r *http.Request) {
 // to another site.
 func (l *Login) safeNext(next string) string {
 	def := l.base + "hub/home"
+	if *l.cfg.RedirectToServer {
+		def = l.base + "hub/spawn"
+	}
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
 		return def
 	}

@@ -238,3 +238,34 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Errorf("metrics: %s %s", resp.Status, body)
 	}
 }
+
+func TestTokensAPI(t *testing.T) {
+	h, bunny, _ := loginHub(t, "/")
+	alice := newBrowser(t)
+	loginFake(t, alice, h, bunny, "bunny", 1, "alice")
+	first := createToken(t, alice, h)
+	var created map[string]any
+	if code := apiJSON(t, "POST", h.URL+"hub/api/users/bunny_alice/tokens", first, strings.NewReader(`{"note":"ci","expires_in":3600}`), &created); code != 201 || created["token"] == "" || created["note"] != "ci" || created["expires_at"] == nil {
+		t.Fatalf("create: %d %v", code, created)
+	}
+	var list map[string][]map[string]any
+	if code := apiJSON(t, "GET", h.URL+"hub/api/users/bunny_alice/tokens", created["token"].(string), nil, &list); code != 200 || len(list["api_tokens"]) != 2 {
+		t.Fatalf("list: %d %v", code, list)
+	}
+	for _, tok := range list["api_tokens"] {
+		if _, leaked := tok["token"]; leaked {
+			t.Fatalf("list shows a secret: %v", tok)
+		}
+	}
+	if code := apiJSON(t, "DELETE", h.URL+"hub/api/users/bunny_alice/tokens/"+created["id"].(string), first, nil, nil); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code := apiJSON(t, "GET", h.URL+"hub/api/user", created["token"].(string), nil, nil); code != 403 {
+		t.Fatalf("deleted token still works: %d", code)
+	}
+	// A server's token cannot mint tokens.
+	var e map[string]any
+	if code := apiJSON(t, "POST", h.URL+"hub/api/users/bunny_alice/tokens", serverToken(t, h, "bunny_alice"), strings.NewReader(`{}`), &e); code != 403 {
+		t.Fatalf("server token minting: %d %v", code, e)
+	}
+}

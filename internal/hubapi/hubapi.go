@@ -64,6 +64,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE "+p+"/users/{name}/server", a.authed(a.stopServer))
 	mux.HandleFunc("GET "+p+"/users/{name}/server/progress", a.authed(a.progress))
 	mux.HandleFunc("GET "+p+"/users/{name}/tenant-token", a.authed(a.tenantToken))
+	mux.HandleFunc("GET "+p+"/users/{name}/tokens", a.authed(a.listTokens))
+	mux.HandleFunc("POST "+p+"/users/{name}/tokens", a.authed(a.createToken))
+	mux.HandleFunc("DELETE "+p+"/users/{name}/tokens/{id}", a.authed(a.deleteToken))
 	mux.HandleFunc("GET "+p+"/oauth2/authorize", a.authorize)
 	mux.HandleFunc("POST "+p+"/oauth2/token", a.token)
 	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {

@@ -119,6 +119,25 @@ func CreateApplication(ctx context.Context, db *sql.DB, app Application) (client
 	return clientID, clientSecret, nil
 }
 
+// SetRedirectURIs replaces the redirect URIs of an existing application, as editing it in
+// Django's admin does; for example when a hub moves to another address.
+func SetRedirectURIs(ctx context.Context, db *sql.DB, clientID string, uris []string) error {
+	for _, u := range uris {
+		if err := checkRedirectURI(u); err != nil {
+			return fmt.Errorf("oauthserver: redirect URI %q: %w", u, err)
+		}
+	}
+	res, err := db.ExecContext(ctx, `UPDATE oauth2_provider_application SET redirect_uris = $1, updated = $2 WHERE client_id = $3`,
+		strings.Join(uris, " "), ohtkdb.FormatTime(time.Now()), clientID)
+	if err != nil {
+		return fmt.Errorf("oauthserver: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("oauthserver: client id %q: %w", clientID, ohtkdb.ErrNotFound)
+	}
+	return nil
+}
+
 // checkRedirectURI accepts absolute http(s) URIs without a fragment (RFC 6749 section 3.1.2).
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)

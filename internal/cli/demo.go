@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/demo"
+)
+
+func init() {
+	register(command{
+		name:    "demo",
+		summary: "run api and hub with two seeded tenants on 127.0.0.1",
+		run:     runDemo,
+	})
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	dataDir := fs.String("data-dir", ".data/demo", "directory for databases, user directories and demo.json")
+	hubAddr := fs.String("hub-addr", "127.0.0.1:8000", "address the hub listens on")
+	apiAddr := fs.String("api-addr", "127.0.0.1:8001", "address the api listens on")
+	reports := fs.Int("reports", 3000, "incident reports seeded per tenant on first start")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	d, err := demo.Start(ctx, demo.Options{DataDir: *dataDir, HubAddr: *hubAddr, APIAddr: *apiAddr, Reports: *reports, Logger: logger})
+	if err != nil {
+		return err
+	}
+	d.PrintWelcome(stdout)
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return d.Close(shutdown)
+}

@@ -14,6 +14,8 @@ packages=(
   python3-django-oauth-toolkit # a real Django OAuth Toolkit peer for login tests
   python3-requests-oauthlib    # interoperability tests of the built-in OAuth2 provider
   python3-authlib
+  postgresql                   # the api on OHTK's PostgreSQL schema
+  postgresql-15-postgis-3      # OHTK stores locations as PostGIS points
 )
 
 missing=()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -122,6 +123,12 @@ func Load(path string) (Hub, error) {
 		return Hub{}, fmt.Errorf("%s: %w: %s", path, ErrInvalid, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	h.file = path
+	// Relative paths are taken relative to the file, as the api's are.
+	for _, p := range []*string{&h.DataDir, &h.Spawner.Local.SkeletonDir} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(filepath.Dir(path), *p)
+		}
+	}
 	if err := h.Validate(); err != nil {
 		return Hub{}, err
 	}

@@ -16,7 +16,7 @@ type csvWriter struct {
 	bom    bool
 	c      *csv.Writer
 	fields []string
-	sb     strings.Builder
+	texter
 }
 
 func newCSVWriter(w io.Writer, bom bool) *csvWriter {
@@ -47,8 +47,12 @@ func (c *csvWriter) Close(Trailer) error {
 	return c.c.Error()
 }
 
+// texter renders values as CSV field text; other formats use it for values they hold as
+// text.
+type texter struct{ sb strings.Builder }
+
 // text renders one value as CSV field text.
-func (c *csvWriter) text(v any) string {
+func (c *texter) text(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return ""

@@ -51,6 +51,33 @@ type Column struct {
 // Kind returns what the column reads.
 func (c Column) Kind() FieldKind { return c.kind }
 
+// Type returns the column's type in typed formats: numbers and coordinates are Float,
+// option columns Bool, dates Date (LocalTime when the field keeps the time), the rest
+// Text. Integer fields are Float too: the app stores what was typed, "3.0" included.
+func (c Column) Type() Type {
+	switch c.kind {
+	case KindNumber, KindLng, KindLat:
+		return Float
+	case KindOption:
+		return Bool
+	case KindDate:
+		if c.withTime {
+			return LocalTime
+		}
+		return Date
+	}
+	return Text
+}
+
+// Types lists the types of f's columns.
+func (f *Form) Types() []Type {
+	out := make([]Type, len(f.Columns))
+	for i, c := range f.Columns {
+		out[i] = c.Type()
+	}
+	return out
+}
+
 // Form is a parsed form definition: its flat columns and its subforms.
 type Form struct {
 	Columns []Column

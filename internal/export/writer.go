@@ -1,9 +1,9 @@
-// Package export writes tabular export results (JSON, NDJSON, CSV) as a stream and
-// flattens OHTK form answers into columns.
+// Package export writes tabular export results (JSON, NDJSON, CSV, xlsx, Parquet) as a
+// stream and flattens OHTK form answers into columns.
 //
 // A result is a list of named columns and rows of values. Writers take the rows one at a
-// time and never hold more than one row, so a result of any size is written in constant
-// memory. New formats (xlsx, parquet) implement Writer and are added to NewWriter.
+// time and hold a bounded amount of them (one row; a Parquet row group; an xlsx sheet
+// spills to temporary files), so a result of any size is written in constant memory.
 package export
 
 import (
@@ -20,6 +20,10 @@ const (
 	JSON   Format = "json"
 	NDJSON Format = "ndjson"
 	CSV    Format = "csv"
+	// XLSX is an Excel workbook (Office Open XML).
+	XLSX Format = "xlsx"
+	// Parquet is an Apache Parquet file with typed columns.
+	Parquet Format = "parquet"
 )
 
 // ErrUnknownFormat is returned by NewWriter for a format it does not know.
@@ -32,6 +36,10 @@ func (f Format) ContentType() string {
 		return "application/x-ndjson"
 	case CSV:
 		return "text/csv; charset=utf-8"
+	case XLSX:
+		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	case Parquet:
+		return "application/vnd.apache.parquet"
 	default:
 		return "application/json"
 	}
@@ -61,11 +69,55 @@ type Writer interface {
 	Close(t Trailer) error
 }
 
+// Type is what a column holds, for the formats whose cells or columns are typed (xlsx,
+// Parquet). JSON and CSV write each value as it is and ignore types.
+type Type uint8
+
+// The column types.
+const (
+	// Text is UTF-8 text. Values of other kinds are written as their CSV text.
+	Text Type = iota
+	// Int is a 64-bit integer (int64).
+	Int
+	// Float is a double (float64, json.Number, or a number as text).
+	Float
+	// Bool is true or false.
+	Bool
+	// Date is a calendar date, "2006-01-02".
+	Date
+	// Timestamp is an instant: RFC 3339 text with an offset, or a time.Time. Typed formats
+	// hold it in UTC.
+	Timestamp
+	// LocalTime is a date and wall-clock time without a zone, as the reporter saw it: RFC
+	// 3339 text (its offset is dropped, its clock kept) or "2006-01-02T15:04:05".
+	LocalTime
+	// IntList is a list of integers ([]int64). Parquet holds it as a LIST; xlsx as "1,2,3".
+	IntList
+)
+
 // Options tune the writers.
 type Options struct {
 	// CSVByteOrderMark starts CSV output with a UTF-8 byte order mark, which spreadsheet
 	// programs (Excel) need to read UTF-8 (Thai) text correctly.
 	CSVByteOrderMark bool
+	// Types are the column types in column order, for xlsx and Parquet; columns without
+	// one are Text.
+	Types []Type
+	// Sheet names the first sheet of an xlsx workbook; "" means "data".
+	Sheet string
+	// TempDir holds the temporary files of xlsx output; "" means os.TempDir().
+	TempDir string
+	// RowGroupRows is the most rows a Parquet row group holds, which bounds the memory
+	// the writer needs; 0 means 50,000. Row groups are also cut at about 64 MiB of values.
+	RowGroupRows int
+}
+
+// typeOf returns the type of column i.
+func (o *Options) typeOf(i int) Type {
+	if i < len(o.Types) {
+		return o.Types[i]
+	}
+	return Text
 }
 
 // NewWriter returns a writer of format f writing to w. w should be buffered.
@@ -77,6 +129,27 @@ func NewWriter(f Format, w io.Writer, opts Options) (Writer, error) {
 		return &jsonWriter{w: w, lines: true}, nil
 	case CSV:
 		return newCSVWriter(w, opts.CSVByteOrderMark), nil
+	case XLSX:
+		return newXLSXWriter(w, opts), nil
+	case Parquet:
+		return newParquetWriter(w, opts), nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownFormat, string(f))
+}
+
+// Sheets is implemented by writers of formats that hold several tables in one file (the
+// sheets of an xlsx workbook).
+type Sheets interface {
+	// AddSheet adds a table after the ones before; call it after Header and before the
+	// first Row. Its rows may be written between the main table's; Close finishes every
+	// table. It returns the function that writes one row of the new table.
+	AddSheet(name string, columns []string, types []Type) (func(vals []any) error, error)
+}
+
+// Release frees what w holds outside memory (temporary files) when a result is abandoned
+// before Close. It does nothing for writers that hold nothing, and after Close.
+func Release(w Writer) {
+	if r, ok := w.(interface{ release() }); ok {
+		r.release()
+	}
 }

@@ -201,7 +201,7 @@ func parseParams(r *http.Request, res *resource, codec cursorCodec) (*params, er
 	}
 	if q.Has("limit") {
 		if !format.Paginated() {
-			return nil, badParam("limit", "only with format=json; ndjson and csv return the whole result")
+			return nil, badParam("limit", "only with format=json; the other formats return the whole result")
 		}
 		n, err := strconv.Atoi(q.Get("limit"))
 		if err != nil || n < 1 || n > maxLimit {
@@ -288,6 +288,10 @@ func pickFormat(v string, given bool, accept string, res *resource) (export.Form
 			f = export.NDJSON
 		case "text/csv":
 			f = export.CSV
+		case export.XLSX.ContentType():
+			f = export.XLSX
+		case export.Parquet.ContentType(), "application/x-parquet":
+			f = export.Parquet
 		default:
 			continue
 		}

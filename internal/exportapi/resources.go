@@ -31,7 +31,7 @@ func (r *resource) formats() []export.Format {
 	if r.jsonOnly {
 		return []export.Format{export.JSON}
 	}
-	return []export.Format{export.JSON, export.NDJSON, export.CSV}
+	return []export.Format{export.JSON, export.NDJSON, export.CSV, export.XLSX, export.Parquet}
 }
 
 // validKey checks a cursor's position has the shape of this resource's keys.
@@ -168,6 +168,9 @@ func (rq *request) relevantIDs() string {
 var reportBase = []string{"id", "report_type_id", "report_type_name", "incident_date", "created_at", "updated_at", "deleted_at",
 	"reported_by_id", "reported_by_username", "authority_ids", "lng", "lat", "test_flag"}
 
+// reportBaseTypes are the types of reportBase.
+var reportBaseTypes = []export.Type{export.Text, export.Text, export.Text, export.Date, export.Timestamp, export.Timestamp, export.Timestamp, export.Int, export.Text, export.IntList, export.Float, export.Float, export.Bool}
+
 const reportBaseSQL = `r.id, r.report_type_id, rt.name, r.incident_date, r.created_at, r.updated_at, r.deleted_at,
 	r.reported_by_id, u.username, %s, r.gps_location, r.test_flag`
 
@@ -252,6 +255,7 @@ func runIncidents(rq *request) error {
 	cte, from, order := rq.reportQuery(&a, reportJoins, true)
 	q := &query{
 		columns: append(slices.Clone(reportBase), "data", "renderer_data"),
+		types:   append(slices.Clone(reportBaseTypes), export.Text, export.Text),
 		sql:     cte + "SELECT " + fmt.Sprintf(reportBaseSQL, rq.relevantIDs()) + ", r.data, r.renderer_data" + from + order,
 		args:    a,
 		keyed:   true,
@@ -317,6 +321,9 @@ func (rq *request) loadForm() (*export.Form, error) {
 var flatBase = []string{"id", "report_type_id", "incident_date", "created_at", "updated_at", "deleted_at",
 	"reported_by_id", "reported_by_username", "authority_ids", "lng", "lat", "test_flag"}
 
+// flatBaseTypes are the types of flatBase.
+var flatBaseTypes = []export.Type{export.Text, export.Text, export.Date, export.Timestamp, export.Timestamp, export.Timestamp, export.Int, export.Text, export.IntList, export.Float, export.Float, export.Bool}
+
 // formColumnNames names the form columns; a name taken by a report column gets "data.".
 func formColumnNames(base []string, form *export.Form) []string {
 	out := slices.Clone(base)
@@ -339,6 +346,8 @@ func runFlat(rq *request) error {
 	cte, from, order := rq.reportQuery(&a, reportJoins, true)
 	q := &query{
 		columns: formColumnNames(flatBase, form),
+		types:   append(slices.Clone(flatBaseTypes), form.Types()...),
+		sheets:  subformSheets(form),
 		sql:     cte + "SELECT " + fmt.Sprintf(reportBaseSQL, rq.relevantIDs()) + ", r.data" + from + order,
 		args:    a,
 		keyed:   true,
@@ -362,7 +371,10 @@ func runFlat(rq *request) error {
 		}
 		vals = form.AppendValues(vals, answers, zones.Of(answers))
 		k, id := row.key(rq.params.dateField)
-		return k, id, emit(vals)
+		if err := emit(vals); err != nil {
+			return "", "", err
+		}
+		return k, id, q.writeSubforms(form, row.id, answers, zones)
 	}
 	return rq.stream(q)
 }
@@ -386,6 +398,7 @@ func runSubforms(rq *request) error {
 	sortCol := "r." + rq.params.dateField
 	q := &query{
 		columns: formColumnNames([]string{"report_id", "instance_key"}, sub),
+		types:   append([]export.Type{export.Text, export.Text}, sub.Types()...),
 		sql:     cte + "SELECT r.id, " + sortCol + ", r.data" + from + order,
 		args:    a,
 		keyed:   true,
@@ -506,6 +519,7 @@ func runReportTypes(rq *request) error {
 	}
 	q := &query{
 		columns: []string{"id", "name", "category_id", "category_name", "published", "ordering", "created_at", "updated_at", "deleted_at", "definition"},
+		types:   []export.Type{export.Text, export.Text, export.Int, export.Text, export.Bool, export.Int, export.Timestamp, export.Timestamp, export.Timestamp, export.Text},
 		sql: `SELECT rt.id, rt.name, rt.category_id, c.name, rt.published, rt.ordering, rt.created_at, rt.updated_at, rt.deleted_at, rt.definition
 			FROM reports_reporttype rt LEFT JOIN reports_category c ON c.id = rt.category_id` + where(conds) + " ORDER BY rt.id",
 		args:  a,
@@ -547,6 +561,7 @@ func runAuthorities(rq *request) error {
 	}
 	q := &query{
 		columns: []string{"id", "code", "name", "parent_ids", "created_at", "updated_at", "deleted_at"},
+		types:   []export.Type{export.Int, export.Text, export.Text, export.IntList, export.Timestamp, export.Timestamp, export.Timestamp},
 		sql: cte + `SELECT a.id, a.code, a.name, (SELECT ` + groupConcat("i.to_authority_id") + ` FROM accounts_authority_inherits i WHERE i.from_authority_id = a.id),
 			a.created_at, a.updated_at, a.deleted_at FROM accounts_authority a` + where(conds) + " ORDER BY a.id",
 		args:  a,
@@ -584,6 +599,7 @@ func runZeroReports(rq *request) error {
 	conds = rq.keysetCond(&a, conds, "z.created_at", "z.id")
 	q := &query{
 		columns: []string{"id", "platform", "reported_by_id", "reported_by_username", "authority_id", "created_at", "updated_at", "deleted_at"},
+		types:   []export.Type{export.Text, export.Text, export.Int, export.Text, export.Int, export.Timestamp, export.Timestamp, export.Timestamp},
 		sql: cte + `SELECT z.id, z.platform, z.reported_by_id, u.username, au.authority_id, z.created_at, z.updated_at, z.deleted_at
 			FROM reports_zeroreport z JOIN accounts_user u ON u.id = z.reported_by_id
 			LEFT JOIN accounts_authorityuser au ON au.user_ptr_id = z.reported_by_id` + where(conds) + " ORDER BY z.created_at, z.id",
@@ -629,6 +645,7 @@ func runReporters(rq *request) error {
 	}
 	q := &query{
 		columns: columns,
+		types:   []export.Type{export.Int, export.Text, export.Text, export.Text, export.Text, export.Int, export.Text, export.Text, export.Bool, export.Timestamp, export.Text, export.Text, export.Text}[:len(columns)],
 		sql: cte + `SELECT u.id, u.username, u.first_name, u.last_name, au.role, au.authority_id, a.code, a.name, u.is_active, u.date_joined` + extra + `
 			FROM accounts_authorityuser au JOIN accounts_user u ON u.id = au.user_ptr_id JOIN accounts_authority a ON a.id = au.authority_id` +
 			where(conds) + " ORDER BY u.id",

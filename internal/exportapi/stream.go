@@ -45,6 +45,13 @@ type query struct {
 	args    []any
 	// keyed queries are ordered by a key; pages end with a cursor built from it.
 	keyed bool
+	// types are the column types, for the typed formats (xlsx, Parquet).
+	types []export.Type
+	// sheets are further tables, written beside the rows in formats that hold several
+	// (xlsx); sheetRows, set by stream, writes a row of each.
+	sheets    []sheet
+	sheetRows []func(vals []any) error
+	sheetVals []any
 	// scan reads the current row and emits zero or more output rows (subforms emit one per
 	// instance). It returns the row's keyset position.
 	scan func(rows *sql.Rows, emit func([]any) error) (key, id string, err error)
@@ -60,6 +67,22 @@ func (c countingWriter) Write(b []byte) (int, error) {
 	n, err := c.w.Write(b)
 	*c.n += int64(n)
 	return n, err
+}
+
+// deadlineWriter pushes the connection's write deadline ahead while the body goes out, at
+// most once a second.
+type deadlineWriter struct {
+	w      io.Writer
+	extend func()
+	last   time.Time
+}
+
+func (d *deadlineWriter) Write(b []byte) (int, error) {
+	if now := time.Now(); now.Sub(d.last) > time.Second {
+		d.extend()
+		d.last = now
+	}
+	return d.w.Write(b)
 }
 
 // flushEvery is how many rows are written between flushes to the client.
@@ -88,12 +111,18 @@ func (rq *request) stream(q *query) error {
 	if rq.r.Method == http.MethodHead {
 		return nil
 	}
-	bw := bufio.NewWriterSize(countingWriter{w: rq.w, n: &rq.bytes}, 64<<10)
-	wr, err := export.NewWriter(rq.params.format, bw, export.Options{CSVByteOrderMark: rq.params.bom})
+	// Writes push the deadline ahead too: an xlsx file goes out only once all its rows are
+	// in, as one long copy.
+	bw := bufio.NewWriterSize(&deadlineWriter{w: countingWriter{w: rq.w, n: &rq.bytes}, extend: func() { rq.extendDeadline(rc) }}, 64<<10)
+	wr, err := export.NewWriter(rq.params.format, bw, export.Options{CSVByteOrderMark: rq.params.bom, Types: q.types, Sheet: rq.sheetName()})
 	if err != nil {
 		return rq.abort(err)
 	}
+	defer export.Release(wr)
 	if err := wr.Header(q.columns); err != nil {
+		return rq.abort(err)
+	}
+	if err := q.addSheets(wr); err != nil {
 		return rq.abort(err)
 	}
 	emit := func(vals []any) error {
@@ -147,6 +176,79 @@ func (rq *request) stream(q *query) error {
 	}
 	if err := bw.Flush(); err != nil {
 		return rq.abort(err)
+	}
+	return nil
+}
+
+// sheetName names the first sheet of a workbook after the resource.
+func (rq *request) sheetName() string {
+	switch rq.res.name {
+	case "incident-reports/flat":
+		return "reports"
+	case "incident-reports/flat/subforms":
+		return rq.params.subform
+	}
+	return rq.res.name
+}
+
+// sheet is a further table of a workbook.
+type sheet struct {
+	name    string
+	columns []string
+	types   []export.Type
+}
+
+// subformBase are the columns a subform row starts with, linking it to its report.
+var subformBase = []string{"report_id", "instance_key"}
+
+// subformSheets lays out a sheet per subform of form, with the columns of
+// incident-reports/flat/subforms.
+func subformSheets(form *export.Form) []sheet {
+	var out []sheet
+	for _, name := range form.SubformNames() {
+		sub, _ := form.Subform(name)
+		out = append(out, sheet{name: name, columns: formColumnNames(subformBase, sub),
+			types: append([]export.Type{export.Text, export.Text}, sub.Types()...)})
+	}
+	return out
+}
+
+// addSheets adds q's further tables to wr, if its format holds several.
+func (q *query) addSheets(wr export.Writer) error {
+	ws, ok := wr.(export.Sheets)
+	if !ok {
+		return nil
+	}
+	for _, s := range q.sheets {
+		row, err := ws.AddSheet(s.name, s.columns, s.types)
+		if err != nil {
+			return err
+		}
+		q.sheetRows = append(q.sheetRows, row)
+	}
+	return nil
+}
+
+// writeSubforms writes the subform instances of one report to the sheets of
+// subformSheets, in the order of incident-reports/flat/subforms.
+func (q *query) writeSubforms(form *export.Form, reportID string, answers map[string]any, zones export.Zones) error {
+	if len(q.sheetRows) == 0 {
+		return nil
+	}
+	loc := zones.Of(answers)
+	for i, s := range q.sheets {
+		instances, ok := form.SubformAnswer(s.name, answers)
+		if !ok {
+			continue
+		}
+		sub, _ := form.Subform(s.name)
+		for _, k := range export.SubformKeys(instances) {
+			inst, _ := instances[k].(map[string]any)
+			q.sheetVals = sub.AppendValues(append(q.sheetVals[:0], reportID, k), inst, loc)
+			if err := q.sheetRows[i](q.sheetVals); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -28,22 +28,34 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 if ! command -v debootstrap >/dev/null; then
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+  # Another installer may hold the dpkg lock (CI installs several things at once): wait for it.
+  apt-get -o DPkg::Lock::Timeout=900 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq debootstrap >&2
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 rootfs=$work/rootfs
+# debootstrap and this script mount proc (and sys) inside the root filesystem: unmount
+# everything under it before deleting, and never delete through a mount that stayed.
+cleanup() {
+  local status=$? m
+  set +e
+  for m in $(findmnt -rn -o TARGET | grep -F "$rootfs/" | sort -r); do umount "$m" 2>/dev/null || umount -l "$m"; done
+  if findmnt -rn -o TARGET | grep -qF "$rootfs/"; then
+    echo "build.sh: $work left in place: something is still mounted under it" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
 echo "build.sh: debootstrap bookworm, then ${packages[*]}" >&2
 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -30 "$work/debootstrap.log" >&2
   exit 1
 }
 # Package scripts (node's among them) expect /proc; policy-rc.d keeps services from starting.
-mount -t proc proc "$rootfs/proc"
-# Never delete through a still-mounted /proc.
-trap 'umount "$rootfs/proc" 2>/dev/null; mountpoint -q "$rootfs/proc" || rm -rf "$work"' EXIT
+mountpoint -q "$rootfs/proc" || mount -t proc proc "$rootfs/proc"
 printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod +x "$rootfs/usr/sbin/policy-rc.d"
 chroot "$rootfs" apt-get update -qq >&2

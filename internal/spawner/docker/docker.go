@@ -237,7 +237,10 @@ func (s *Spawner) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle,
 		},
 		HostConfig: &container.HostConfig{
 			NetworkMode: container.NetworkMode(s.cfg.Network),
-			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: vol, Target: s.cfg.NotebookDir}},
+			// Without NoCopy, Docker copies the container's directory (the working directory it
+			// creates as root) into an empty volume, owner included, and the server cannot write.
+			Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: vol, Target: s.cfg.NotebookDir,
+				VolumeOptions: &mount.VolumeOptions{NoCopy: true}}},
 			Resources: container.Resources{
 				Memory:   s.cfg.MemoryLimit,
 				NanoCPUs: int64(s.cfg.CPULimit * 1e9),
@@ -404,9 +407,9 @@ func (s *Spawner) labels(user string) map[string]string {
 	return map[string]string{LabelHub: s.cfg.HubID, LabelUser: user}
 }
 
-// ensureVolume creates the user's volume the first time. A new volume's root belongs to root,
-// unless the image has the notebook directory (then Docker copies it, owner included): a
-// short-lived container hands it to the image's user so the server can write to it.
+// ensureVolume creates the user's volume the first time. A new volume's root belongs to root
+// (the server's mount never copies the image's directory into it): a short-lived container
+// hands it to the image's user so the server can write to it.
 func (s *Spawner) ensureVolume(ctx context.Context, user, vol, owner string) error {
 	_, err := s.cli.VolumeInspect(ctx, vol, client.VolumeInspectOptions{})
 	if err == nil {
@@ -431,7 +434,7 @@ func (s *Spawner) ensureVolume(ctx context.Context, user, vol, owner string) err
 		},
 		HostConfig: &container.HostConfig{
 			NetworkMode: "none",
-			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: vol, Target: dir}},
+			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: vol, Target: dir, VolumeOptions: &mount.VolumeOptions{NoCopy: true}}},
 		},
 	})
 	if err != nil {

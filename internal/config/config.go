@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,9 +84,10 @@ type Tenant struct {
 
 // Spawner chooses and configures the spawner.
 type Spawner struct {
-	// Kind is "local".
-	Kind  string       `yaml:"kind"`
-	Local LocalSpawner `yaml:"local"`
+	// Kind is "local" (default) or "docker".
+	Kind   string        `yaml:"kind"`
+	Local  LocalSpawner  `yaml:"local"`
+	Docker DockerSpawner `yaml:"docker"`
 	// StartTimeout bounds a spawn from start to ready. Default 60s.
 	StartTimeout time.Duration `yaml:"start_timeout"`
 	// HTTPTimeout bounds the wait for the server to answer HTTP after it started. Default 30s.
@@ -103,6 +106,35 @@ type LocalSpawner struct {
 	Python string `yaml:"python"`
 	// SkeletonDir's files are copied into a user's new directory.
 	SkeletonDir string `yaml:"skeleton_dir"`
+	// Env is added to the servers' environment.
+	Env map[string]string `yaml:"env"`
+}
+
+// DockerSpawner runs each user's server in a container on a Docker Engine. Empty fields take
+// the docker spawner's defaults.
+type DockerSpawner struct {
+	// Image is the single-user image, e.g. ohtkhub-notebook:latest. It is never pulled.
+	Image string `yaml:"image"`
+	// Network is the user-defined bridge network of the containers; created if missing.
+	Network string `yaml:"network"`
+	// HubID labels this hub's containers; two hubs on one engine need different ids.
+	HubID string `yaml:"hub_id"`
+	// MemLimit is the memory limit of each container in bytes or with a binary unit, as
+	// Docker's --memory: 512M, 2G.
+	MemLimit string `yaml:"mem_limit"`
+	// MemLimitBytes is MemLimit in bytes, set by Validate.
+	MemLimitBytes int64 `yaml:"-"`
+	// CPULimit is the number of CPUs each container may use, e.g. 1.5.
+	CPULimit float64 `yaml:"cpu_limit"`
+	// NotebookDir is where the user's volume is mounted; default /home/jovyan/work.
+	NotebookDir string `yaml:"notebook_dir"`
+	// NamePrefix and VolumePrefix start the containers' and volumes' names.
+	NamePrefix   string `yaml:"name_prefix"`
+	VolumePrefix string `yaml:"volume_prefix"`
+	// Host is the Docker daemon's address; default from DOCKER_HOST, else the local socket.
+	Host string `yaml:"host"`
+	// ConnectToNetwork, for a hub running in a container, connects that container to Network.
+	ConnectToNetwork bool `yaml:"connect_to_network"`
 	// Env is added to the servers' environment.
 	Env map[string]string `yaml:"env"`
 }
@@ -263,8 +295,23 @@ func (h *Hub) Validate() error {
 	switch s.Kind {
 	case "", "local":
 		s.Kind = "local"
+	case "docker":
+		d := &s.Docker
+		if d.MemLimit != "" {
+			n, err := ParseBytes(d.MemLimit)
+			if err != nil {
+				return bad("spawner.docker.mem_limit", "%v", err)
+			}
+			d.MemLimitBytes = n
+		}
+		if d.CPULimit < 0 {
+			return bad("spawner.docker.cpu_limit", "%v is negative", d.CPULimit)
+		}
+		if d.NotebookDir != "" && !strings.HasPrefix(d.NotebookDir, "/") {
+			return bad("spawner.docker.notebook_dir", "%q is not an absolute path", d.NotebookDir)
+		}
 	default:
-		return bad("spawner.kind", "%q is not a known spawner (local)", s.Kind)
+		return bad("spawner.kind", "%q is not a known spawner (local, docker)", s.Kind)
 	}
 	if len(s.Local.Command) == 0 {
 		s.Local.Command = []string{"jupyterhub-singleuser"}
@@ -301,6 +348,26 @@ func DecodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("not a 32-byte key in base64 or hex")
+}
+
+var byteSize = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?$`)
+
+// ParseBytes reads a size in bytes with an optional binary unit (k, m, g, t, as Docker's
+// --memory; "Mi", "MB" and "MiB" mean the same as "m").
+func ParseBytes(s string) (int64, error) {
+	m := byteSize.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", s)
+	}
+	f, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", s)
+	}
+	f *= map[string]float64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m[2]]
+	if f < 1 || f > 1<<62 {
+		return 0, fmt.Errorf("%q is out of range", s)
+	}
+	return int64(math.Floor(f)), nil
 }
 
 // BasePath is the path prefix of every hub URL, starting and ending with "/".

@@ -72,7 +72,10 @@ func TestValidationNamesFileFieldProblem(t *testing.T) {
 		{"reserved key", "key: bunny", "key: api", `tenants[0].key: invalid configuration: "api" is reserved`},
 		{"bad crypt key", `crypt_keys: ["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]`, `crypt_keys: ["short"]`, `crypt_keys[0]: invalid configuration: not a 32-byte key`},
 		{"nobody allowed", "    allow_all: true\n    admin_if_superuser: true\n", "", `tenants[0].allow_all: invalid configuration: no user could sign in`},
-		{"unknown spawner", "kind: local", "kind: docker", `spawner.kind: invalid configuration: "docker" is not a known spawner`},
+		{"unknown spawner", "kind: local", "kind: podman", `spawner.kind: invalid configuration: "podman" is not a known spawner (local, docker)`},
+		{"bad memory limit", "kind: local", "kind: docker\n  docker:\n    mem_limit: lots", `spawner.docker.mem_limit: invalid configuration: "lots" is not a size such as 512M or 2G`},
+		{"negative CPU limit", "kind: local", "kind: docker\n  docker:\n    cpu_limit: -1", `spawner.docker.cpu_limit: invalid configuration: -1 is negative`},
+		{"relative notebook dir", "kind: local", "kind: docker\n  docker:\n    notebook_dir: work", `spawner.docker.notebook_dir: invalid configuration: "work" is not an absolute path`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := strings.Replace(validYAML, tc.from, tc.to, 1)
@@ -114,5 +117,39 @@ func TestCryptKeyFromEnvironment(t *testing.T) {
 	b, _ := DecodeKey(h.CryptKeys[1])
 	if string(a) != string(b) {
 		t.Fatal("hex and base64 forms of one key decode differently")
+	}
+}
+
+func TestDockerSpawnerConfig(t *testing.T) {
+	body := strings.Replace(validYAML, "kind: local", `kind: docker
+  docker:
+    image: ohtkhub-notebook:latest
+    network: ohtkhub
+    mem_limit: 1.5G
+    cpu_limit: 2
+    connect_to_network: true
+    env: {TZ: Asia/Bangkok}`, 1)
+	h, err := Load(write(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := h.Spawner.Docker
+	if h.Spawner.Kind != "docker" || d.Image != "ohtkhub-notebook:latest" || d.Network != "ohtkhub" || d.MemLimitBytes != 3<<29 ||
+		d.CPULimit != 2 || !d.ConnectToNetwork || d.Env["TZ"] != "Asia/Bangkok" {
+		t.Errorf("docker spawner: %+v", d)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"1024": 1024, "512M": 512 << 20, "512m": 512 << 20, "2G": 2 << 30, "2GiB": 2 << 30,
+		"1.5g": 3 << 29, "64k": 64 << 10, "1 MB": 1 << 20, "1t": 1 << 40} {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "-1G", "0", "2X", "1e9", "0.5"} {
+		if got, err := ParseBytes(in); err == nil {
+			t.Errorf("ParseBytes(%q) = %d, want an error", in, got)
+		}
 	}
 }

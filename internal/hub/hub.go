@@ -7,13 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,6 +27,7 @@ import (
 	"github.com/ohtkhub/ohtkhub/internal/proxy"
 	"github.com/ohtkhub/ohtkhub/internal/session"
 	"github.com/ohtkhub/ohtkhub/internal/spawner"
+	"github.com/ohtkhub/ohtkhub/internal/spawner/docker"
 	"github.com/ohtkhub/ohtkhub/internal/spawner/local"
 	"github.com/ohtkhub/ohtkhub/internal/store"
 	"github.com/ohtkhub/ohtkhub/internal/web"
@@ -39,6 +43,7 @@ type Hub struct {
 	sessions *session.Manager
 	render   *web.Renderer
 	login    *login.Login
+	spawner  spawner.Spawner
 	servers  *spawner.Manager
 	api      *hubapi.API
 	proxy    *proxy.Proxy
@@ -106,6 +111,14 @@ func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error)
 		st.Close()
 		return nil, err
 	}
+	h.spawner = sp
+	if d, ok := sp.(*docker.Spawner); ok && cfg.InternalURL == "" {
+		if h.internal, err = dockerInternalURL(d, cfg.Listen, h.base); err != nil {
+			d.Close()
+			st.Close()
+			return nil, err
+		}
+	}
 	h.servers = spawner.NewManager(sp, spawner.Options{
 		StartTimeout: cfg.Spawner.StartTimeout, HTTPTimeout: cfg.Spawner.HTTPTimeout, PollInterval: cfg.Spawner.PollInterval,
 		Prepare: h.prepare, Cleanup: h.cleanup, PublicURL: h.userURL, Records: serverRecords{st},
@@ -123,8 +136,33 @@ func newSpawner(cfg config.Hub, log *slog.Logger) (spawner.Spawner, error) {
 	switch cfg.Spawner.Kind {
 	case "local":
 		return local.New(cfg.Spawner.Local, cfg.Spawner.Env, cfg.DataDir, log)
+	case "docker":
+		d := cfg.Spawner.Docker
+		env := map[string]string{}
+		maps.Copy(env, cfg.Spawner.Env)
+		maps.Copy(env, d.Env)
+		return docker.New(docker.Config{Image: d.Image, Network: d.Network, HubID: d.HubID, MemoryLimit: d.MemLimitBytes,
+			CPULimit: d.CPULimit, NotebookDir: d.NotebookDir, NamePrefix: d.NamePrefix, VolumePrefix: d.VolumePrefix,
+			Env: env, Host: d.Host, ConnectToNetwork: d.ConnectToNetwork})
 	}
 	return nil, fmt.Errorf("hub: unknown spawner %q", cfg.Spawner.Kind)
+}
+
+// dockerInternalURL is the hub's URL as containers reach it when internal_url is not set: the
+// hub must listen on every interface or on the address containers reach it at (the network's
+// gateway, or the hub container's address on the network).
+func dockerInternalURL(d *docker.Spawner, listen, base string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("hub: listen address %q: %w", listen, err)
+	}
+	ip := net.ParseIP(host)
+	addr := d.HubAddress()
+	if host != "" && (ip == nil || !ip.IsUnspecified() && ip.String() != addr.String()) {
+		return "", fmt.Errorf("hub: containers cannot reach the hub listening on %s: listen on %s or 0.0.0.0, or set internal_url", listen, net.JoinHostPort(addr.String(), port))
+	}
+	p, _ := strconv.Atoi(port)
+	return d.HubURLFromContainer(p) + base, nil
 }
 
 // installPython writes the embedded ohtk module under dir, replacing an older copy.
@@ -143,7 +181,11 @@ func (h *Hub) Handler() http.Handler { return h.handler }
 
 // Close stops every server and closes the store.
 func (h *Hub) Close(ctx context.Context) error {
-	return errors.Join(h.servers.Close(ctx), h.store.Close())
+	err := errors.Join(h.servers.Close(ctx), h.store.Close())
+	if c, ok := h.spawner.(io.Closer); ok {
+		err = errors.Join(err, c.Close())
+	}
+	return err
 }
 
 // LoginRedirectURL is the OAuth redirect URI to register at a tenant's provider.
@@ -188,12 +230,15 @@ func (h *Hub) prepare(ctx context.Context, name string) (spawner.Spec, error) {
 		// 4.x/5.x: the server asks for no extra scopes on its users' tokens.
 		"JUPYTERHUB_OAUTH_CLIENT_ALLOWED_SCOPES": "[]",
 		"JUPYTERHUB_ADMIN_ACCESS":                "0",
-		"JUPYTERHUB_SINGLEUSER_APP":              "notebook.notebookapp.NotebookApp",
 		"JUPYTERHUB_DEFAULT_URL":                 "/tree/",
 		"OHTK_TENANT":                            tenant.Key,
 		"OHTK_API_URL":                           tenant.APIURL,
 		"OHTK_ACCESS_TOKEN":                      tok.AccessToken,
-		"PYTHONPATH":                             filepath.Join(h.cfg.DataDir, "python"),
+	}
+	if h.cfg.Spawner.Kind == "local" {
+		// Images bring their own ohtk module and choose their notebook application.
+		env["JUPYTERHUB_SINGLEUSER_APP"] = "notebook.notebookapp.NotebookApp"
+		env["PYTHONPATH"] = filepath.Join(h.cfg.DataDir, "python")
 	}
 	if pub.Scheme == "https" {
 		env["JUPYTERHUB_COOKIE_OPTIONS"] = `{"secure": true}`

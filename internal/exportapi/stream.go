@@ -277,7 +277,8 @@ func (rq *request) setHeaders() {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if !f.Paginated() {
-		name := rq.t.SchemaName + "-" + strings.ReplaceAll(rq.res.name, "/", "-") + "-" + rq.h.now().UTC().Format("20060102T150405Z") + "." + f.Extension()
+		resource := strings.Replace(rq.res.name, "{id}", rq.pathArg, 1)
+		name := rq.t.SchemaName + "-" + strings.ReplaceAll(resource, "/", "-") + "-" + rq.h.now().UTC().Format("20060102T150405Z") + "." + f.Extension()
 		hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	}
 }

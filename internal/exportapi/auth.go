@@ -118,9 +118,16 @@ func (h *handler) bearer(ctx context.Context, db *sql.DB, token string) (*princi
 		p       principal
 		active  bool
 	)
+	// DOT 3.0 looks tokens up by their checksum; older databases have only the token.
+	match, arg := "t.token_checksum = $1", checksum(token)
+	if legacy, err := h.legacyTokens(ctx, db); err != nil {
+		return nil, err
+	} else if legacy {
+		match, arg = "t.token = $1", token
+	}
 	err := db.QueryRowContext(ctx, `SELECT t.expires, u.id, u.username, u.first_name, u.last_name, u.email, u.is_superuser, u.is_active
 		FROM oauth2_provider_accesstoken t JOIN accounts_user u ON u.id = t.user_id
-		WHERE t.token_checksum = $1`, checksum(token)).
+		WHERE `+match, arg).
 		Scan(&expires, &p.userID, &p.username, &p.firstName, &p.lastName, &p.email, &p.superuser, &active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadToken
@@ -134,6 +141,20 @@ func (h *handler) bearer(ctx context.Context, db *sql.DB, token string) (*princi
 	}
 	p.method = methodBearer
 	return &p, nil
+}
+
+// legacyTokens reports whether the tenant's access tokens predate DOT 3.0 (no
+// token_checksum column). The answer is kept per database.
+func (h *handler) legacyTokens(ctx context.Context, db *sql.DB) (bool, error) {
+	if v, ok := h.tokenColumns.Load(db); ok {
+		return v.(bool), nil
+	}
+	has, err := ohtkdb.HasColumn(ctx, db, "oauth2_provider_accesstoken", "token_checksum")
+	if err != nil {
+		return false, fmt.Errorf("exportapi: token: %w", err)
+	}
+	h.tokenColumns.Store(db, !has)
+	return !has, nil
 }
 
 // dummyHash is checked for unknown usernames so they take as long as known ones.

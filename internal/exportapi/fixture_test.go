@@ -1,7 +1,6 @@
 package exportapi
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -33,7 +32,8 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// env is a running Export API over two SQLite tenants, "bunny" (with fixtures) and "bon".
+// env is a running Export API over two tenants of the backend under test, "bunny" (with
+// fixtures) and "bon"; db and bon write their tables.
 type env struct {
 	t     *testing.T
 	store *ohtkdb.Store
@@ -69,20 +69,7 @@ func tenantMux(store *ohtkdb.Store, h http.Handler) http.Handler {
 }
 
 func newEnv(t testing.TB, opts Options) *env {
-	ctx := context.Background()
-	store, err := ohtkdb.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.CreateTenant(ctx, "bunny", "Bunny กระต่าย", []string{"bunny.test"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateTenant(ctx, "bon", "Bon", []string{"bon.test"}); err != nil {
-		t.Fatal(err)
-	}
-	db, _ := store.TenantDB(ctx, "bunny")
-	bon, _ := store.TenantDB(ctx, "bon")
+	store, db, bon := openStore(t)
 	c := &clock{t: testNow}
 	opts.Now = c.Now
 	srv := httptest.NewServer(tenantMux(store, New(opts)))
@@ -217,7 +204,7 @@ func (e *env) seed(t testing.TB) {
 		}
 	}
 	mustExec(t, db, `INSERT INTO reports_category (id, name, created_at, updated_at) VALUES (1, 'สัตว์ปีก', $1, $1)`, now)
-	mustExec(t, db, `INSERT INTO reports_reporttype (id, name, category_id, definition, published, created_at, updated_at) VALUES ($1, $2, 1, $3, 1, $4, $4)`,
+	mustExec(t, db, `INSERT INTO reports_reporttype (id, name, category_id, definition, published, created_at, updated_at) VALUES ($1, $2, 1, $3, TRUE, $4, $4)`,
 		reportTypeID, "สัตว์ป่วยตาย", typeDefinition, now)
 	type rep struct {
 		id          string
@@ -253,8 +240,9 @@ func (e *env) seed(t testing.TB) {
 	}
 	for i, u := range []int{userReporter, userLamphun, userOfficer} {
 		mustExec(t, db, `INSERT INTO reports_zeroreport (id, platform, reported_by_id, created_at, updated_at) VALUES ($1, 'android', $2, $3, $3)`,
-			"zzzzzzzz-0000-4000-8000-00000000000"+string(rune('1'+i)), u, ts(base.Add(time.Duration(i)*time.Hour)))
+			"dddddddd-0000-4000-8000-00000000000"+string(rune('1'+i)), u, ts(base.Add(time.Duration(i)*time.Hour)))
 	}
+	syncSequences(t, db)
 }
 
 // token stores a DOT access token for user in db and returns it.

@@ -20,15 +20,20 @@
 package exportapi
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 	"github.com/ohtkhub/ohtkhub/internal/tenant"
 )
 
@@ -67,6 +72,9 @@ type handler struct {
 	ipLimiter *failureLimiter // per client IP
 	cursors   cursorCodec
 	resource  map[string]*resource
+	// tokenColumns caches, per tenant database, whether its access tokens lack
+	// token_checksum (DOT before 3.0).
+	tokenColumns sync.Map
 }
 
 // New returns the Export API handler. It expects the tenant in the request context
@@ -156,7 +164,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	rq := &request{h: h, w: w, r: r, t: t, p: p, res: res, pathArg: pathArg, started: started}
+	rq := &request{h: h, w: w, r: r, t: t, d: ohtkdb.DialectOf(t.DB), db: t.DB, p: p, res: res, pathArg: pathArg, started: started}
 	rq.status = 200
 	err = h.serve(rq)
 	if err != nil && !errors.Is(err, errAborted) {
@@ -170,8 +178,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// queryer is what resources read through: the tenant's database or a transaction on it.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 func (h *handler) serve(rq *request) error {
-	scope, err := h.authorize(rq.r.Context(), rq.t.DB, rq.p)
+	// Everything the answer is built from (the caller's authority, the form's columns, the
+	// rows) is read in one snapshot, however long the export streams and whatever is
+	// written meanwhile.
+	if opts := rq.d.SnapshotTx(); opts != nil {
+		tx, err := rq.t.DB.BeginTx(rq.r.Context(), opts)
+		if err != nil {
+			return fmt.Errorf("exportapi: begin: %w", err)
+		}
+		defer tx.Rollback() // read-only: nothing to commit
+		rq.db = tx
+	}
+	scope, err := h.authorize(rq.r.Context(), rq.db, rq.p)
 	if err != nil {
 		return err
 	}

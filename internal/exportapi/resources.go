@@ -72,10 +72,6 @@ func resources() map[string]*resource {
 	return m
 }
 
-// groupConcat aggregates ids as "1,2,3". It is SQLite's; PostgreSQL spells it
-// string_agg(expr::text, ',').
-func groupConcat(expr string) string { return "group_concat(" + expr + ")" }
-
 // scopeCTE starts a query with the caller's subtree as CTE "sub", or nothing for the
 // whole tenant.
 func (rq *request) scopeCTE(a *sqlArgs) string {
@@ -161,7 +157,7 @@ func (rq *request) relevantIDs() string {
 	if !rq.scope.whole() {
 		cond = " AND ra2.authority_id IN (SELECT id FROM sub)"
 	}
-	return "(SELECT " + groupConcat("ra2.authority_id") + " FROM reports_incidentreport_relevant_authorities ra2 WHERE ra2.incidentreport_id = r.id" + cond + ")"
+	return "(SELECT " + rq.d.GroupConcat("ra2.authority_id") + " FROM reports_incidentreport_relevant_authorities ra2 WHERE ra2.incidentreport_id = r.id" + cond + ")"
 }
 
 // reportBase are the columns every incident report row starts with.
@@ -171,8 +167,13 @@ var reportBase = []string{"id", "report_type_id", "report_type_name", "incident_
 // reportBaseTypes are the types of reportBase.
 var reportBaseTypes = []export.Type{export.Text, export.Text, export.Text, export.Date, export.Timestamp, export.Timestamp, export.Timestamp, export.Int, export.Text, export.IntList, export.Float, export.Float, export.Bool}
 
-const reportBaseSQL = `r.id, r.report_type_id, rt.name, r.incident_date, r.created_at, r.updated_at, r.deleted_at,
-	r.reported_by_id, u.username, %s, r.gps_location, r.test_flag`
+// reportBaseSQL selects the reportBase columns.
+func (rq *request) reportBaseSQL() string {
+	d := rq.d
+	return d.Text("r.id") + ", " + d.Text("r.report_type_id") + ", rt.name, " + d.Date("r.incident_date") + ", " +
+		d.Timestamp("r.created_at") + ", " + d.Timestamp("r.updated_at") + ", " + d.Timestamp("r.deleted_at") +
+		", r.reported_by_id, u.username, " + rq.relevantIDs() + ", " + d.Point("r.gps_location") + ", r.test_flag"
+}
 
 const reportJoins = ` JOIN reports_reporttype rt ON rt.id = r.report_type_id LEFT JOIN accounts_user u ON u.id = r.reported_by_id`
 
@@ -256,7 +257,7 @@ func runIncidents(rq *request) error {
 	q := &query{
 		columns: append(slices.Clone(reportBase), "data", "renderer_data"),
 		types:   append(slices.Clone(reportBaseTypes), export.Text, export.Text),
-		sql:     cte + "SELECT " + fmt.Sprintf(reportBaseSQL, rq.relevantIDs()) + ", r.data, r.renderer_data" + from + order,
+		sql:     cte + "SELECT " + rq.reportBaseSQL() + ", " + rq.d.Text("r.data") + ", r.renderer_data" + from + order,
 		args:    a,
 		keyed:   true,
 	}
@@ -284,7 +285,7 @@ func runIncidents(rq *request) error {
 func (rq *request) loadForm() (*export.Form, error) {
 	ctx := rq.r.Context()
 	var def string
-	err := rq.t.DB.QueryRowContext(ctx, `SELECT definition FROM reports_reporttype WHERE id = $1`, rq.params.reportTypeID).Scan(&def)
+	err := rq.db.QueryRowContext(ctx, `SELECT `+rq.d.Text("definition")+` FROM reports_reporttype WHERE id = $1`, rq.params.reportTypeID).Scan(&def)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &apiError{status: 404, code: "not_found", desc: "no report type " + rq.params.reportTypeID}
 	}
@@ -297,7 +298,7 @@ func (rq *request) loadForm() (*export.Form, error) {
 	}
 	var a sqlArgs
 	cte, from, _ := rq.reportQuery(&a, "", false, "r.definition IS NOT NULL")
-	rows, err := rq.t.DB.QueryContext(ctx, cte+"SELECT r.definition"+from+" GROUP BY r.definition ORDER BY min(r.created_at)", a...)
+	rows, err := rq.db.QueryContext(ctx, cte+"SELECT "+rq.d.Text("r.definition")+from+" GROUP BY r.definition ORDER BY min(r.created_at)", a...)
 	if err != nil {
 		return nil, fmt.Errorf("exportapi: definitions: %w", err)
 	}
@@ -348,7 +349,7 @@ func runFlat(rq *request) error {
 		columns: formColumnNames(flatBase, form),
 		types:   append(slices.Clone(flatBaseTypes), form.Types()...),
 		sheets:  subformSheets(form),
-		sql:     cte + "SELECT " + fmt.Sprintf(reportBaseSQL, rq.relevantIDs()) + ", r.data" + from + order,
+		sql:     cte + "SELECT " + rq.reportBaseSQL() + ", " + rq.d.Text("r.data") + from + order,
 		args:    a,
 		keyed:   true,
 	}
@@ -379,6 +380,14 @@ func runFlat(rq *request) error {
 	return rq.stream(q)
 }
 
+// sortText reads a report's sort column as text, for keyset cursors.
+func (rq *request) sortText(col string) string {
+	if rq.params.dateField == "incident_date" {
+		return rq.d.Date(col)
+	}
+	return rq.d.Timestamp(col)
+}
+
 func runSubforms(rq *request) error {
 	form, err := rq.loadForm()
 	if err != nil {
@@ -399,7 +408,7 @@ func runSubforms(rq *request) error {
 	q := &query{
 		columns: formColumnNames([]string{"report_id", "instance_key"}, sub),
 		types:   append([]export.Type{export.Text, export.Text}, sub.Types()...),
-		sql:     cte + "SELECT r.id, " + sortCol + ", r.data" + from + order,
+		sql:     cte + "SELECT " + rq.d.Text("r.id") + ", " + rq.sortText(sortCol) + ", " + rq.d.Text("r.data") + from + order,
 		args:    a,
 		keyed:   true,
 	}
@@ -440,7 +449,7 @@ func runColumns(rq *request) error {
 		return errNotFound
 	}
 	var def string
-	err := rq.t.DB.QueryRowContext(rq.r.Context(), `SELECT definition FROM reports_reporttype WHERE id = $1`, rq.pathArg).Scan(&def)
+	err := rq.db.QueryRowContext(rq.r.Context(), `SELECT `+rq.d.Text("definition")+` FROM reports_reporttype WHERE id = $1`, rq.pathArg).Scan(&def)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &apiError{status: 404, code: "not_found", desc: "no report type " + rq.pathArg}
 	}
@@ -506,6 +515,7 @@ func (rq *request) streamRows(columns []string, rows [][]any) error {
 }
 
 func runReportTypes(rq *request) error {
+	d := rq.d
 	var a sqlArgs
 	var conds []string
 	if !rq.params.includeDeleted {
@@ -520,7 +530,8 @@ func runReportTypes(rq *request) error {
 	q := &query{
 		columns: []string{"id", "name", "category_id", "category_name", "published", "ordering", "created_at", "updated_at", "deleted_at", "definition"},
 		types:   []export.Type{export.Text, export.Text, export.Int, export.Text, export.Bool, export.Int, export.Timestamp, export.Timestamp, export.Timestamp, export.Text},
-		sql: `SELECT rt.id, rt.name, rt.category_id, c.name, rt.published, rt.ordering, rt.created_at, rt.updated_at, rt.deleted_at, rt.definition
+		sql: `SELECT ` + d.Text("rt.id") + `, rt.name, rt.category_id, c.name, rt.published, rt.ordering, ` + d.Timestamp("rt.created_at") + `, ` +
+			d.Timestamp("rt.updated_at") + `, ` + d.Timestamp("rt.deleted_at") + `, ` + d.Text("rt.definition") + `
 			FROM reports_reporttype rt LEFT JOIN reports_category c ON c.id = rt.category_id` + where(conds) + " ORDER BY rt.id",
 		args:  a,
 		keyed: true,
@@ -543,6 +554,7 @@ func runReportTypes(rq *request) error {
 }
 
 func runAuthorities(rq *request) error {
+	d := rq.d
 	var a sqlArgs
 	cte := rq.scopeCTE(&a)
 	var conds []string
@@ -562,8 +574,8 @@ func runAuthorities(rq *request) error {
 	q := &query{
 		columns: []string{"id", "code", "name", "parent_ids", "created_at", "updated_at", "deleted_at"},
 		types:   []export.Type{export.Int, export.Text, export.Text, export.IntList, export.Timestamp, export.Timestamp, export.Timestamp},
-		sql: cte + `SELECT a.id, a.code, a.name, (SELECT ` + groupConcat("i.to_authority_id") + ` FROM accounts_authority_inherits i WHERE i.from_authority_id = a.id),
-			a.created_at, a.updated_at, a.deleted_at FROM accounts_authority a` + where(conds) + " ORDER BY a.id",
+		sql: cte + `SELECT a.id, a.code, a.name, (SELECT ` + d.GroupConcat("i.to_authority_id") + ` FROM accounts_authority_inherits i WHERE i.from_authority_id = a.id),
+			` + d.Timestamp("a.created_at") + `, ` + d.Timestamp("a.updated_at") + `, ` + d.Timestamp("a.deleted_at") + ` FROM accounts_authority a` + where(conds) + " ORDER BY a.id",
 		args:  a,
 		keyed: true,
 	}
@@ -585,6 +597,7 @@ func runAuthorities(rq *request) error {
 }
 
 func runZeroReports(rq *request) error {
+	d := rq.d
 	var a sqlArgs
 	cte := rq.scopeCTE(&a)
 	var conds []string
@@ -600,7 +613,8 @@ func runZeroReports(rq *request) error {
 	q := &query{
 		columns: []string{"id", "platform", "reported_by_id", "reported_by_username", "authority_id", "created_at", "updated_at", "deleted_at"},
 		types:   []export.Type{export.Text, export.Text, export.Int, export.Text, export.Int, export.Timestamp, export.Timestamp, export.Timestamp},
-		sql: cte + `SELECT z.id, z.platform, z.reported_by_id, u.username, au.authority_id, z.created_at, z.updated_at, z.deleted_at
+		sql: cte + `SELECT ` + d.Text("z.id") + `, z.platform, z.reported_by_id, u.username, au.authority_id, ` + d.Timestamp("z.created_at") + `, ` +
+			d.Timestamp("z.updated_at") + `, ` + d.Timestamp("z.deleted_at") + `
 			FROM reports_zeroreport z JOIN accounts_user u ON u.id = z.reported_by_id
 			LEFT JOIN accounts_authorityuser au ON au.user_ptr_id = z.reported_by_id` + where(conds) + " ORDER BY z.created_at, z.id",
 		args:  a,
@@ -646,7 +660,7 @@ func runReporters(rq *request) error {
 	q := &query{
 		columns: columns,
 		types:   []export.Type{export.Int, export.Text, export.Text, export.Text, export.Text, export.Int, export.Text, export.Text, export.Bool, export.Timestamp, export.Text, export.Text, export.Text}[:len(columns)],
-		sql: cte + `SELECT u.id, u.username, u.first_name, u.last_name, au.role, au.authority_id, a.code, a.name, u.is_active, u.date_joined` + extra + `
+		sql: cte + `SELECT u.id, u.username, u.first_name, u.last_name, au.role, au.authority_id, a.code, a.name, u.is_active, ` + rq.d.Timestamp("u.date_joined") + extra + `
 			FROM accounts_authorityuser au JOIN accounts_user u ON u.id = au.user_ptr_id JOIN accounts_authority a ON a.id = au.authority_id` +
 			where(conds) + " ORDER BY u.id",
 		args:  a,

@@ -25,7 +25,7 @@ func subtreeCTE(root string) string {
 
 // authorize applies OHTK's rules: superusers see the tenant; ADM and OFC authority users
 // see their authority's subtree; reporters and users without an authority are refused.
-func (h *handler) authorize(ctx context.Context, db *sql.DB, p *principal) (scope, error) {
+func (h *handler) authorize(ctx context.Context, db queryer, p *principal) (scope, error) {
 	err := db.QueryRowContext(ctx, `SELECT au.role, au.authority_id, a.code, a.name
 		FROM accounts_authorityuser au JOIN accounts_authority a ON a.id = au.authority_id
 		WHERE au.user_ptr_id = $1`, p.userID).Scan(&p.role, &p.authorityID, &p.authCode, &p.authName)
@@ -48,9 +48,9 @@ func (rq *request) narrow(authorityID int64) error {
 	var n int
 	var err error
 	if rq.scope.whole() {
-		err = rq.t.DB.QueryRowContext(ctx, `SELECT count(*) FROM accounts_authority WHERE id = $1`, authorityID).Scan(&n)
+		err = rq.db.QueryRowContext(ctx, `SELECT count(*) FROM accounts_authority WHERE id = $1`, authorityID).Scan(&n)
 	} else {
-		err = rq.t.DB.QueryRowContext(ctx, `WITH RECURSIVE `+subtreeCTE("$1")+` SELECT count(*) FROM sub WHERE id = $2`,
+		err = rq.db.QueryRowContext(ctx, `WITH RECURSIVE `+subtreeCTE("$1")+` SELECT count(*) FROM sub WHERE id = $2`,
 			rq.scope.root, authorityID).Scan(&n)
 	}
 	if err != nil {

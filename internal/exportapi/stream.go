@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/export"
+	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 	"github.com/ohtkhub/ohtkhub/internal/tenant"
 )
 
@@ -26,6 +27,8 @@ type request struct {
 	w       http.ResponseWriter
 	r       *http.Request
 	t       *tenant.Tenant
+	d       ohtkdb.Dialect // of t.DB
+	db      queryer        // t.DB, or the request's snapshot transaction
 	p       *principal
 	res     *resource
 	pathArg string
@@ -98,7 +101,7 @@ func (rq *request) stream(q *query) error {
 	if paginated {
 		sqlText += " LIMIT " + strconv.Itoa(rq.params.limit+1)
 	}
-	rows, err := rq.t.DB.QueryContext(ctx, sqlText, q.args...)
+	rows, err := rq.db.QueryContext(ctx, sqlText, q.args...)
 	if err != nil {
 		return fmt.Errorf("exportapi: %s: %w", rq.res.name, err)
 	}
@@ -277,8 +280,7 @@ func (rq *request) setHeaders() {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if !f.Paginated() {
-		resource := strings.Replace(rq.res.name, "{id}", rq.pathArg, 1)
-		name := rq.t.SchemaName + "-" + strings.ReplaceAll(resource, "/", "-") + "-" + rq.h.now().UTC().Format("20060102T150405Z") + "." + f.Extension()
+		name := rq.t.SchemaName + "-" + strings.ReplaceAll(rq.res.name, "/", "-") + "-" + rq.h.now().UTC().Format("20060102T150405Z") + "." + f.Extension()
 		hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	}
 }

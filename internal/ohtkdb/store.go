@@ -3,7 +3,11 @@
 //
 // The SQLite backend keeps the public schema in public.db and each tenant in its own file
 // under tenants/. Storage conventions are written at the top of migrations/tenant/0001_ohtk.sql.
-// SQL is written with $1, $2 placeholders so it runs on SQLite and PostgreSQL alike.
+// The PostgreSQL backend (OpenPostgres) reads a real OHTK database: django-tenants' public
+// schema and one schema per tenant, which it never writes; ohtkhub's own tables live in a
+// schema per tenant of their own (APISchema), created by migrations/postgres.
+// SQL is written with $1, $2 placeholders so it runs on SQLite and PostgreSQL alike; the
+// expressions that differ come from Dialect.
 package ohtkdb
 
 import (
@@ -52,7 +56,8 @@ type Tenant struct {
 
 // Store gives access to the public database and the tenants' databases.
 type Store struct {
-	dir    string
+	dir    string     // SQLite
+	pg     *pgBackend // PostgreSQL
 	public *sql.DB
 
 	mu      sync.Mutex
@@ -99,6 +104,14 @@ func (s *Store) Close() error {
 // Public returns the public schema's database (tenants_client, tenants_domain).
 func (s *Store) Public() *sql.DB { return s.public }
 
+// Dialect is the SQL dialect of the store's databases.
+func (s *Store) Dialect() Dialect {
+	if s.pg != nil {
+		return PostgreSQL
+	}
+	return SQLite
+}
+
 // TenantDB returns the database holding the tables of the tenant with the given schema name.
 // It does not check that the tenant exists or is active: resolve it with TenantByHost or
 // TenantBySchema first.
@@ -106,6 +119,14 @@ func (s *Store) TenantDB(ctx context.Context, schema string) (*sql.DB, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if db, ok := s.tenants[schema]; ok {
+		return db, nil
+	}
+	if s.pg != nil {
+		db, err := s.pg.tenantDB(ctx, schema)
+		if err != nil {
+			return nil, err
+		}
+		s.tenants[schema] = db
 		return db, nil
 	}
 	db, err := openSQLite(ctx, filepath.Join(s.dir, "tenants", fileName(schema)+".db"), "tenant")
@@ -132,7 +153,11 @@ func fileName(schema string) string {
 }
 
 // CreateTenant adds a tenant and its domains to the public schema and creates its database.
+// A PostgreSQL database's tenants are OHTK's: there it returns ErrReadOnly.
 func (s *Store) CreateTenant(ctx context.Context, schema, name string, domains []string) (Tenant, error) {
+	if s.pg != nil {
+		return Tenant{}, fmt.Errorf("create tenant %q: %w", schema, ErrReadOnly)
+	}
 	if schema == "" || schema == "public" {
 		return Tenant{}, fmt.Errorf("ohtkdb: invalid schema name %q", schema)
 	}

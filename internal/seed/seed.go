@@ -134,7 +134,7 @@ func existingUsers(ctx context.Context, db *sql.DB, password string) ([]User, er
 			continue
 		}
 		u := User{Username: a.username, Password: password}
-		var super int
+		var super bool
 		var role, code sql.NullString
 		err := db.QueryRowContext(ctx, `SELECT u.is_superuser, au.role, a.code FROM accounts_user u
 			LEFT JOIN accounts_authorityuser au ON au.user_ptr_id = u.id
@@ -146,7 +146,7 @@ func existingUsers(ctx context.Context, db *sql.DB, password string) ([]User, er
 		if err != nil {
 			return nil, fmt.Errorf("seed: %w", err)
 		}
-		u.IsSuperuser, u.Role, u.AuthorityCode = super == 1, role.String, code.String
+		u.IsSuperuser, u.Role, u.AuthorityCode = super, role.String, code.String
 		out = append(out, u)
 	}
 	return out, nil
@@ -212,11 +212,13 @@ func (s *seeder) authorities() error {
 	s.authorityID = map[string]int64{}
 	s.parents = map[string][]string{}
 	add := func(code, name string) error {
-		res, err := s.exec(`INSERT INTO accounts_authority (code, name, created_at, updated_at) VALUES ($1, $2, $3, $3)`, code, name, created)
+		var id int64
+		err := s.tx.QueryRowContext(s.ctx, `INSERT INTO accounts_authority (code, name, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id`,
+			code, name, created).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("authority %s: %w", code, err)
 		}
-		s.authorityID[code], _ = res.LastInsertId()
+		s.authorityID[code] = id
 		return nil
 	}
 	link := func(child, parent string) error {
@@ -294,7 +296,7 @@ func (s *seeder) address(p seededPlace) string {
 func (s *seeder) users() ([]User, error) {
 	insUser, err := s.tx.PrepareContext(s.ctx, `INSERT INTO accounts_user
 		(password, last_login, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`)
 	if err != nil {
 		return nil, err
 	}
@@ -317,11 +319,12 @@ func (s *seeder) users() ([]User, error) {
 		return ohtkdb.FormatTime(s.opts.Now.Add(-time.Duration(s.r.IntN(90*86400)) * time.Second))
 	}
 	add := func(username, first, last, email string, super, active bool) (int64, error) {
-		res, err := insUser.ExecContext(s.ctx, s.hash, lastLogin(), b2i(super), username, first, last, email, b2i(super), b2i(active), joined())
+		var id int64
+		err := insUser.QueryRowContext(s.ctx, s.hash, lastLogin(), super, username, first, last, email, super, active, joined()).Scan(&id)
 		if err != nil {
 			return 0, fmt.Errorf("user %q: %w", username, err)
 		}
-		return res.LastInsertId()
+		return id, nil
 	}
 
 	var out []User
@@ -346,7 +349,7 @@ func (s *seeder) users() ([]User, error) {
 				p = s.places[s.placeIndex(a.district, a.subdistrict)]
 				code = p.code
 			}
-			if _, err := insAU.ExecContext(s.ctx, id, s.authorityID[code], a.role, s.phone(), s.address(p), 1); err != nil {
+			if _, err := insAU.ExecContext(s.ctx, id, s.authorityID[code], a.role, s.phone(), s.address(p), true); err != nil {
 				return nil, fmt.Errorf("authority user %q: %w", a.username, err)
 			}
 			u.AuthorityCode = code
@@ -374,7 +377,7 @@ func (s *seeder) users() ([]User, error) {
 			if err != nil {
 				return nil, err
 			}
-			if _, err := insAU.ExecContext(s.ctx, id, s.authorityID[p.code], RoleReporter, s.phone(), s.address(p), b2i(s.r.IntN(10) > 0)); err != nil {
+			if _, err := insAU.ExecContext(s.ctx, id, s.authorityID[p.code], RoleReporter, s.phone(), s.address(p), s.r.IntN(10) > 0); err != nil {
 				return nil, err
 			}
 			s.reporters = append(s.reporters, reporter{id: id, place: pi})
@@ -402,12 +405,13 @@ func (s *seeder) reportTypes() error {
 	created := s.opts.Now.AddDate(-2, 0, 0)
 	catID := map[string]int64{}
 	for i, c := range categories {
-		res, err := s.exec(`INSERT INTO reports_category (name, icon, ordering, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)`,
-			c.name, c.icon, i+1, ohtkdb.FormatTime(created))
+		var id int64
+		err := s.tx.QueryRowContext(s.ctx, `INSERT INTO reports_category (name, icon, ordering, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id`,
+			c.name, c.icon, i+1, ohtkdb.FormatTime(created)).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("category: %w", err)
 		}
-		catID[c.name], _ = res.LastInsertId()
+		catID[c.name] = id
 	}
 	for i, rt := range reportTypes() {
 		st := seededType{reportType: rt, id: newUUID(s.r)}
@@ -422,8 +426,8 @@ func (s *seeder) reportTypes() error {
 		updated := s.opts.Now.AddDate(0, -4, 0)
 		if _, err := s.exec(`INSERT INTO reports_reporttype (id, name, category_id, definition, followup_definition,
 			renderer_data_template, ordering, published, is_followable, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10)`,
-			st.id, rt.name, catID[rt.category], st.defJSON, followup, rt.template, i+1, b2i(rt.followable),
+			VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $9, $10)`,
+			st.id, rt.name, catID[rt.category], st.defJSON, followup, rt.template, i+1, rt.followable,
 			ohtkdb.FormatTime(created), ohtkdb.FormatTime(updated)); err != nil {
 			return fmt.Errorf("report type: %w", err)
 		}
@@ -577,8 +581,8 @@ func (s *seeder) reports() error {
 		incident := local.AddDate(0, 0, -r.IntN(4)).Format(ohtkdb.DateFormat)
 		platform := [...]string{"android", "android", "android", "ios", "web"}[r.IntN(5)]
 
-		if _, err := insReport.ExecContext(s.ctx, id, platform, reportedBy, rt.id, dataJSON, rendered, b2i(test), cover, incident,
-			originData, originRendered, gps, b2i(len(relevant) > 0), definition,
+		if _, err := insReport.ExecContext(s.ctx, id, platform, reportedBy, rt.id, dataJSON, rendered, test, cover, incident,
+			originData, originRendered, gps, len(relevant) > 0, definition,
 			ohtkdb.FormatTime(created), ohtkdb.FormatTime(updated), deleted); err != nil {
 			return fmt.Errorf("incident report: %w", err)
 		}
@@ -597,7 +601,7 @@ func (s *seeder) reports() error {
 				fa := &answerer{r: r, local: at.In(bangkok), lng: lng, lat: lat}
 				fdata := fa.form(rt.followup, tz)
 				if _, err := insFollow.ExecContext(s.ctx, newUUID(r), id, rt.id, rep.id, mustJSON(fdata),
-					render("{{status}}", fdata), b2i(test), ohtkdb.FormatTime(at)); err != nil {
+					render("{{status}}", fdata), test, ohtkdb.FormatTime(at)); err != nil {
 					return fmt.Errorf("follow-up report: %w", err)
 				}
 			}
@@ -630,13 +634,6 @@ func mustJSON(v any) string {
 		panic(err) // only maps, slices, strings and numbers are marshalled here
 	}
 	return string(b)
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func isASCII(s string) bool {

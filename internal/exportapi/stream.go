@@ -92,8 +92,9 @@ func (d *deadlineWriter) Write(b []byte) (int, error) {
 const flushEvery = 2000
 
 // stream runs q and writes its rows in the request's format. JSON is one page of at most
-// limit rows; NDJSON and CSV carry the whole result. Memory stays constant: one row is
-// held at a time and the body goes out through a fixed buffer.
+// limit rows; the other formats carry the whole result. Memory stays constant: one row is
+// held at a time (a Parquet row group; xlsx sheets spill to temporary files) and the body
+// goes out through a fixed buffer.
 func (rq *request) stream(q *query) error {
 	ctx := rq.r.Context()
 	sqlText := q.sql
@@ -190,6 +191,8 @@ func (rq *request) sheetName() string {
 		return "reports"
 	case "incident-reports/flat/subforms":
 		return rq.params.subform
+	case "report-types/{id}/columns":
+		return "columns"
 	}
 	return rq.res.name
 }
@@ -280,7 +283,8 @@ func (rq *request) setHeaders() {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	if !f.Paginated() {
-		name := rq.t.SchemaName + "-" + strings.ReplaceAll(rq.res.name, "/", "-") + "-" + rq.h.now().UTC().Format("20060102T150405Z") + "." + f.Extension()
+		resource := strings.Replace(rq.res.name, "{id}", rq.pathArg, 1)
+		name := rq.t.SchemaName + "-" + strings.ReplaceAll(resource, "/", "-") + "-" + rq.h.now().UTC().Format("20060102T150405Z") + "." + f.Extension()
 		hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	}
 }

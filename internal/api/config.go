@@ -13,15 +13,22 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 )
 
 // Config is the api's configuration file (api.yaml).
 type Config struct {
 	// Listen is the address to serve on. Default 127.0.0.1:8001.
 	Listen string `yaml:"listen"`
-	// DataDir holds the SQLite databases and the secret key. Required. A relative path is
-	// taken relative to the configuration file.
+	// DataDir holds the secret key and, unless Database names a PostgreSQL server, the
+	// SQLite databases. Required. A relative path is taken relative to the configuration file.
 	DataDir string `yaml:"data_dir"`
+	// Database selects the store: a postgres:// (or postgresql://) URL of OHTK's own
+	// PostgreSQL database, read in each tenant's schema, e.g.
+	// postgres://ohtkhub@db.internal:5432/ohtk?sslmode=verify-full. Empty means the SQLite
+	// databases under DataDir.
+	Database string `yaml:"database"`
 	// PublicURL is the URL browsers reach the api at, when it differs from the listen
 	// address (behind a proxy). An https URL makes every cookie Secure.
 	PublicURL string         `yaml:"public_url"`
@@ -87,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("data_dir: required")
+	}
+	if c.Database != "" && !ohtkdb.IsPostgresURL(c.Database) {
+		return errors.New("database: want a postgres:// URL, or nothing for the SQLite databases under data_dir")
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

@@ -20,7 +20,7 @@ import (
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 )
 
-// Server is one api instance over the databases of Config.DataDir.
+// Server is one api instance over the store of its Config.
 type Server struct {
 	cfg     Config
 	store   *ohtkdb.Store
@@ -31,12 +31,13 @@ type Server struct {
 	handler http.Handler
 }
 
-// New opens the databases under cfg.DataDir (applying migrations) and builds the handler.
+// New opens the store (cfg.Database, else the SQLite databases under cfg.DataDir, applying
+// migrations) and builds the handler.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := ohtkdb.Open(ctx, cfg.DataDir)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +63,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.handler = s.routes()
 	return s, nil
+}
+
+// openStore opens the store cfg selects.
+func openStore(ctx context.Context, cfg Config) (*ohtkdb.Store, error) {
+	if ohtkdb.IsPostgresURL(cfg.Database) {
+		return ohtkdb.OpenPostgres(ctx, cfg.Database)
+	}
+	return ohtkdb.Open(ctx, cfg.DataDir)
 }
 
 // Handler serves every request of the api.

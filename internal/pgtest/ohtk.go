@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	_ "embed"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -181,5 +182,59 @@ func SyncSequences(ctx context.Context, db *sql.DB) error {
 				quote_ident(r.table_schema) || '.' || quote_ident(r.table_name), r.column_name, r.column_name, r.table_schema, r.table_name);
 		END LOOP;
 	END $$`)
+	return err
+}
+
+// ScaleReports copies the incident reports of a tenant, with their relevant authorities,
+// until it holds total reports: each copy gets a new id and lies a whole number of days
+// earlier than its original. It is how a seeded tenant reaches a million reports in
+// seconds, with the seed's realistic answers.
+func (o *OHTK) ScaleReports(ctx context.Context, schema string, total int) error {
+	db, err := o.SchemaDB(schema)
+	if err != nil {
+		return err
+	}
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM reports_incidentreport`).Scan(&have); err != nil {
+		return err
+	}
+	if have == 0 || have >= total {
+		return nil
+	}
+	copies := (total - have + have - 1) / have
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`CREATE TEMP TABLE scale_map ON COMMIT DROP AS
+			SELECT gen_random_uuid() AS id, r.id AS src, g.k
+			FROM generate_series(1, $1::int) g(k) CROSS JOIN reports_incidentreport r
+			ORDER BY g.k, r.created_at, r.id LIMIT $2`,
+		`INSERT INTO reports_incidentreport (id, platform, reported_by_id, report_type_id, data, renderer_data, test_flag,
+			cover_image_id, incident_date, origin_data, origin_renderer_data, gps_location, relevant_authority_resolved, case_id,
+			thread_id, definition, created_at, updated_at, deleted_at)
+		SELECT m.id, r.platform, r.reported_by_id, r.report_type_id, r.data, r.renderer_data, r.test_flag,
+			r.cover_image_id, r.incident_date - m.k, r.origin_data, r.origin_renderer_data, r.gps_location, r.relevant_authority_resolved, NULL,
+			NULL, r.definition, r.created_at - make_interval(days => m.k), r.updated_at - make_interval(days => m.k), r.deleted_at
+		FROM scale_map m JOIN reports_incidentreport r ON r.id = m.src`,
+		`INSERT INTO reports_incidentreport_relevant_authorities (incidentreport_id, authority_id)
+		SELECT m.id, ra.authority_id FROM scale_map m JOIN reports_incidentreport_relevant_authorities ra ON ra.incidentreport_id = m.src`,
+	} {
+		var err error
+		if strings.Contains(q, "$1") {
+			_, err = tx.ExecContext(ctx, q, copies, total-have)
+		} else {
+			_, err = tx.ExecContext(ctx, q)
+		}
+		if err != nil {
+			return fmt.Errorf("pgtest: scale %s: %w", schema, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `ANALYZE`)
 	return err
 }

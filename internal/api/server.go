@@ -37,7 +37,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -65,8 +65,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// openStore opens the store cfg selects.
-func openStore(ctx context.Context, cfg Config) (*ohtkdb.Store, error) {
+// OpenStore opens the store cfg selects: OHTK's PostgreSQL database when cfg.Database is a
+// postgres:// URL, else the SQLite databases under cfg.DataDir.
+func OpenStore(ctx context.Context, cfg Config) (*ohtkdb.Store, error) {
 	if ohtkdb.IsPostgresURL(cfg.Database) {
 		return ohtkdb.OpenPostgres(ctx, cfg.Database)
 	}

@@ -94,7 +94,16 @@ func (d dataFlags) dir() (string, error) {
 	return "", errors.New("--data-dir or --config is required")
 }
 
+// open opens the api's store: the one --config selects (possibly OHTK's PostgreSQL
+// database), or the SQLite databases of --data-dir.
 func (d dataFlags) open(ctx context.Context) (*ohtkdb.Store, error) {
+	if *d.config != "" && *d.dataDir == "" {
+		cfg, err := api.LoadConfig(*d.config)
+		if err != nil {
+			return nil, err
+		}
+		return api.OpenStore(ctx, cfg)
+	}
 	dir, err := d.dir()
 	if err != nil {
 		return nil, err

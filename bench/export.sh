@@ -4,8 +4,9 @@
 # Builds ohtkhub and the OHTK fixture (scripts/ohtk-fixture: PostgreSQL 15 + PostGIS, tenant
 # "bon" with SMALL and tenant "bunny" with LARGE incident reports), starts `ohtkhub api` on it
 # as the read-only role, then exports every incident report of each tenant as a superuser in
-# each format (test and deleted reports included) and prints rows/s and the api's peak RSS during that export (VmHWM, reset
-# before each run). json is paged through with keyset cursors at limit=10000.
+# each format (test and deleted reports included) and prints rows/s and the peak RSS of an
+# api process started for that export alone (VmHWM). json is paged through with keyset
+# cursors at limit=10000.
 #
 #   bench/export.sh                     # 100k and 1M rows
 #   SMALL=10000 LARGE=50000 bench/export.sh
@@ -51,12 +52,18 @@ database: $OHTK_READER_URL
 provider:
   enabled: false
 YAML
-"$work/ohtkhub" api --config "$work/api.yaml" >"$work/api.log" 2>&1 &
-api=$!
-pids+=($api)
 base=http://127.0.0.1:$port
-for _ in $(seq 100); do curl -fs "$base/health" >/dev/null && break; sleep 0.2; done
-curl -fs "$base/health" >/dev/null || { cat "$work/api.log" >&2; exit 1; }
+api=
+# start_api starts a fresh api, so that its peak RSS (VmHWM) is that of one export.
+start_api() {
+  if [ -n "$api" ]; then kill "$api"; wait "$api" 2>/dev/null || true; fi
+  "$work/ohtkhub" api --config "$work/api.yaml" >>"$work/api.log" 2>&1 &
+  api=$!
+  pids+=($api)
+  for _ in $(seq 100); do curl -fs "$base/health" >/dev/null && return; sleep 0.1; done
+  cat "$work/api.log" >&2
+  exit 1
+}
 
 auth="$OHTK_SUPERUSER:$OHTK_PASSWORD"
 
@@ -72,7 +79,7 @@ printf '%-7s %9s %-8s %10s %9s %10s %12s\n' tenant rows format MB seconds rows/s
 for tenant in bon bunny; do
   for format in $FORMATS; do
     before=$(last_audit "$tenant")
-    echo 5 >"/proc/$api/clear_refs" # reset the peak RSS
+    start_api
     t0=$(date +%s.%N)
     if [ "$format" = json ]; then
       bytes=$(python3 - "$base/t/$tenant/api/export/v1/incident-reports" "$auth" <<'PY'

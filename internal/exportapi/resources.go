@@ -112,14 +112,16 @@ func (rq *request) timeConds(a *sqlArgs, conds []string, createdCol, dateCol, up
 	return conds
 }
 
-// keysetCond continues after the cursor on (sortCol, idCol).
+// keysetCond continues after the cursor on (sortCol, idCol). The row comparison lets both
+// databases start the index scan at the cursor; the equivalent OR form makes PostgreSQL
+// walk the index from its start on every page.
 func (rq *request) keysetCond(a *sqlArgs, conds []string, sortCol, idCol string) []string {
 	c := rq.params.cursor
 	if c == nil {
 		return conds
 	}
 	k, i := a.add(c.Key), a.add(c.ID)
-	return append(conds, "("+sortCol+" > "+k+" OR ("+sortCol+" = "+k+" AND "+idCol+" > "+i+"))")
+	return append(conds, "("+sortCol+", "+idCol+") > ("+k+", "+i+")")
 }
 
 // reportQuery builds the FROM/WHERE/ORDER of incident reports for the request's filters.
@@ -495,10 +497,11 @@ func (rq *request) streamRows(columns []string, rows [][]any) error {
 		return nil
 	}
 	cw := countingWriter{w: rq.w, n: &rq.bytes}
-	wr, err := export.NewWriter(rq.params.format, cw, export.Options{CSVByteOrderMark: rq.params.bom})
+	wr, err := export.NewWriter(rq.params.format, cw, export.Options{CSVByteOrderMark: rq.params.bom, Sheet: rq.sheetName()})
 	if err != nil {
 		return rq.abort(err)
 	}
+	defer export.Release(wr)
 	if err := wr.Header(columns); err != nil {
 		return rq.abort(err)
 	}

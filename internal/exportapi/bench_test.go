@@ -4,15 +4,23 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// benchReports is how many incident reports BenchmarkExportCSV100k exports.
-const benchReports = 100_000
+// benchReports is how many incident reports the export benchmarks add: 100,000, or
+// OHTKHUB_BENCH_REPORTS to see how time and memory grow with the size of an export.
+var benchReports = func() int {
+	if n, err := strconv.Atoi(os.Getenv("OHTKHUB_BENCH_REPORTS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}()
 
 // seedBench adds benchReports reports to the fixtures, in one transaction.
 func seedBench(b testing.TB, e *env) { seedReports(b, e, benchReports) }

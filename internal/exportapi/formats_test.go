@@ -474,3 +474,40 @@ func TestFileFormatsRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestXLSXPastOHTKRowCap exports more reports than OHTK's own .xls holds (65,535 rows):
+// they all land on the one sheet, in order.
+func TestXLSXPastOHTKRowCap(t *testing.T) {
+	e := seeded(t)
+	const n = 70_000
+	seedReports(t, e, n)
+	got := e.get(t, "/t/bunny/api/export/v1/incident-reports?format=xlsx", basic("super", testPassword))
+	if got.status != 200 {
+		t.Fatalf("%d %s", got.status, got.body)
+	}
+	f, err := excelize.OpenReader(strings.NewReader(got.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sheets := f.GetSheetList(); !slices.Equal(sheets, []string{"incident-reports"}) {
+		t.Fatalf("sheets %q", sheets)
+	}
+	rows, err := f.Rows("incident-reports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	count, last := 0, ""
+	for rows.Next() {
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		count++
+		last = cols[0]
+	}
+	// The header, the generated reports and the fixtures' 4, the last created last.
+	if count != 1+4+n || last != reportOrphan {
+		t.Errorf("%d rows, last %s; want %d", count, last, 1+4+n)
+	}
+}

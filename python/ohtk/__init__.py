@@ -3,6 +3,7 @@
     import ohtk
     df = ohtk.export("incident-reports", from_="2026-01-01", tz="Asia/Bangkok")
     me = ohtk.get("me")
+    path = ohtk.download("incident-reports", format="parquet")
 
 The hub hands the notebook server the tenant's API URL and a way to fetch a
 current access token, so no password is typed. Long sessions keep working:
@@ -15,13 +16,14 @@ returns a pandas.DataFrame, otherwise a list of dicts.
 
 import json
 import os
+import shutil
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-__all__ = ["OHTKError", "api_url", "export", "get", "tenant", "token"]
+__all__ = ["OHTKError", "api_url", "download", "export", "get", "tenant", "token"]
 
 EXPORT_PREFIX = "/api/export/v1/"
 # Fetch a new token when the current one expires within this many seconds.
@@ -189,3 +191,22 @@ def export(resource, **filters):
         if col in frame.columns:
             frame[col] = pandas.to_datetime(frame[col], utc=(col != "incident_date"), errors="coerce")
     return frame
+
+
+def download(resource, path=None, format="xlsx", **filters):
+    """Save every row of a resource to a file and return the file's path.
+
+    format is "xlsx", "parquet", "csv" or "ndjson". The file is written to disk
+    as it arrives, so it may be larger than memory. Without path it is named as
+    the API names it, in the current directory. With pandas (and pyarrow):
+    pandas.read_parquet(path), or pandas.read_excel(path, sheet_name=None) for
+    every sheet (incident-reports/flat puts each subform on a sheet of its own).
+    """
+    filters["format"] = format
+    with _open(resource, filters) as resp:
+        if path is None:
+            name = resp.headers.get_filename() or resource.replace("/", "-") + "." + format
+            path = os.path.basename(name)
+        with open(path, "wb") as out:
+            shutil.copyfileobj(resp, out, 1 << 20)
+    return path

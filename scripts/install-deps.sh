@@ -16,6 +16,7 @@ packages=(
   python3-authlib
   postgresql                   # the api on OHTK's PostgreSQL schema
   postgresql-15-postgis-3      # OHTK stores locations as PostGIS points
+  docker-compose               # deploy/compose.yaml and its test
 )
 
 missing=()

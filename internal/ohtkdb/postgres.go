@@ -94,5 +94,5 @@ func (pg *pgBackend) migrate(ctx context.Context, api string) error {
 	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{api}.Sanitize()); err != nil {
 		return err
 	}
-	return migrate(ctx, db, "postgres")
+	return applyMigrations(ctx, db, "postgres")
 }

@@ -82,7 +82,7 @@ func openSQLite(ctx context.Context, path, set string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ohtkdb: open %s: %w", path, err)
 	}
-	if err := migrate(ctx, db, set); err != nil {
+	if err := applyMigrations(ctx, db, set); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("ohtkdb: migrate %s: %w", path, err)
 	}

@@ -10,6 +10,7 @@ packages=(
   python3-ipykernel
   python3-pandas               # ohtk.export() returns DataFrames
   python3-matplotlib           # the starter notebook's plot
+  fonts-tlwg-loma-ttf          # Thai glyphs in plots (report type names)
   chromium                     # end-to-end tests drive headless Chromium
   python3-django-oauth-toolkit # a real Django OAuth Toolkit peer for login tests
   python3-requests-oauthlib    # interoperability tests of the built-in OAuth2 provider

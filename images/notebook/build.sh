@@ -14,7 +14,7 @@ root=$(cd "$here/../.." && pwd)
 mirror=http://deb.debian.org/debian
 if [ "${1:-}" = "--mirror" ]; then mirror=$2; fi
 
-packages=(jupyterhub jupyter-notebook python3-ipykernel python3-pandas python3-matplotlib ca-certificates tini)
+packages=(jupyterhub jupyter-notebook python3-ipykernel python3-pandas python3-matplotlib fonts-tlwg-loma-ttf ca-certificates tini)
 hash=$( (cat "$0"; printf '%s\n' "${packages[@]}"; cat "$root"/python/ohtk/*.py) | sha256sum | cut -c1-12)
 tag="ohtkhub-notebook:$hash"
 

@@ -168,7 +168,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 					const cells = Jupyter.notebook.get_cells().filter(c => c.cell_type === "code");
 					const done = cells.every(c => c.get_text() === "" || (c.input_prompt_number !== null && c.input_prompt_number !== undefined && c.input_prompt_number !== "*"));
 					if (!done) return false;
-					return cells.map(c => c.output_area.outputs.map(o => o.text || (o.data && o.data["text/plain"]) || (o.ename ? o.ename + ": " + o.evalue : "")).join("\\n")).join("\\n----\\n");
+					return cells.map(c => c.output_area.outputs.map(o => o.text || (o.data && o.data["image/png"] && "[image/png]") || (o.data && o.data["text/plain"]) || (o.ename ? o.ename + ": " + o.evalue : "")).join("\\n")).join("\\n----\\n");
 				})()`, chromedp.WithPollingTimeout(120*time.Second)))
 			}
 			if err != nil {
@@ -180,6 +180,10 @@ func TestBrowserEndToEnd(t *testing.T) {
 			}
 			if strings.Contains(output, "Error") || strings.Contains(output, "Traceback") {
 				t.Fatalf("starter notebook failed:\n%s", output)
+			}
+			// The weekly plot is drawn, its Thai report type names in a font that has them.
+			if !strings.Contains(output, "[image/png]") || strings.Contains(output, "missing from current font") {
+				t.Fatalf("starter notebook drew no plot or lacked Thai glyphs:\n%s", output)
 			}
 			got, _ := strconv.Atoi(m[2])
 			if m[1] != ti.Key || got != want {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,13 @@ type Hub struct {
 	// CallbackRate limits OAuth callbacks and token endpoints per client address, per minute.
 	// Default 60.
 	CallbackRate int `yaml:"callback_rate"`
+	// GlobalAdminUsers are hub users ({tenant key}_{username}) who administer every tenant's
+	// users and may read /hub/metrics. A tenant's own admin rules (admin_users,
+	// admin_if_superuser) only make admins of that tenant's users.
+	GlobalAdminUsers []string `yaml:"global_admin_users"`
+	// MetricsPublic serves /hub/metrics without authentication. Default off: a global admin's
+	// session or API token is required, as JupyterHub's authenticate_prometheus.
+	MetricsPublic bool `yaml:"metrics_public"`
 
 	// file is the path the configuration was loaded from, for error messages.
 	file string
@@ -291,6 +299,11 @@ func (h *Hub) Validate() error {
 			return bad(f("allow_all"), "no user could sign in: set allow_all, allowed_users, admin_users or admin_if_superuser")
 		}
 	}
+	for i, name := range h.GlobalAdminUsers {
+		if _, ok := h.TenantOf(name); !ok {
+			return bad(fmt.Sprintf("global_admin_users[%d]", i), "%q is not a hub user name: {tenant key}_{username} with a configured tenant key", name)
+		}
+	}
 	s := &h.Spawner
 	switch s.Kind {
 	case "", "local":
@@ -377,6 +390,22 @@ func (h *Hub) BasePath() string {
 		return "/"
 	}
 	return u.Path
+}
+
+// TenantOf returns the tenant of a hub user name ({tenant key}_{username}). Validate rejects
+// tenant keys that would make this ambiguous.
+func (h *Hub) TenantOf(name string) (*Tenant, bool) {
+	for i := range h.Tenants {
+		if rest, ok := strings.CutPrefix(name, h.Tenants[i].Key+"_"); ok && rest != "" {
+			return &h.Tenants[i], true
+		}
+	}
+	return nil, false
+}
+
+// GlobalAdmin reports whether the hub user name is one of global_admin_users.
+func (h *Hub) GlobalAdmin(name string) bool {
+	return slices.Contains(h.GlobalAdminUsers, name)
 }
 
 // Tenant returns the tenant with the given key.

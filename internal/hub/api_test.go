@@ -227,15 +227,44 @@ func TestAdminPageAndUsersAPI(t *testing.T) {
 	}
 }
 
+// TestHealthAndMetrics: /hub/health is open; /hub/metrics needs a global admin's session or
+// API token, unless metrics_public is set.
 func TestHealthAndMetrics(t *testing.T) {
-	h, _, _ := loginHub(t, "/")
+	bunny := newFakeProvider(t, "Bunny Province")
+	h := startHub(t, listen(t), "/", config.Hub{Tenants: []config.Tenant{bunny.tenant("bunny")}, GlobalAdminUsers: []string{"bunny_ops"}})
 	resp, body := newBrowser(t).get(h.URL + "hub/health")
 	if resp.StatusCode != 200 || strings.TrimSpace(body) != `{"status":"ok"}` {
 		t.Errorf("health: %s %s", resp.Status, body)
 	}
 	resp, body = newBrowser(t).get(h.URL + "hub/metrics")
-	if resp.StatusCode != 200 || !strings.Contains(body, "ohtkhub_users 0\n") || !strings.Contains(body, `ohtkhub_servers{state="running"} 0`) {
-		t.Errorf("metrics: %s %s", resp.Status, body)
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" || strings.Contains(body, "ohtkhub_users") {
+		t.Errorf("anonymous metrics: %s %s", resp.Status, body)
+	}
+	root := newBrowser(t)
+	bunny.loginAs(2, "root", true)
+	root.follow(h.URL + "hub/bunny/oauth_login")
+	if resp, body := root.get(h.URL + "hub/metrics"); resp.StatusCode != 403 {
+		t.Errorf("a tenant admin's metrics: %s %s", resp.Status, body)
+	}
+	if code := apiJSON(t, "GET", h.URL+"hub/metrics", serverToken(t, h, "bunny_root"), nil, nil); code != 403 {
+		t.Errorf("metrics with a server token: %d", code)
+	}
+	ops := newBrowser(t)
+	loginFake(t, ops, h, bunny, "bunny", 3, "ops")
+	if resp, body := ops.get(h.URL + "hub/metrics"); resp.StatusCode != 200 || !strings.Contains(body, "ohtkhub_users 2\n") {
+		t.Errorf("a global admin's metrics: %s %s", resp.Status, body)
+	}
+	// What Prometheus does: Authorization: token <the global admin's API token>.
+	req, _ := http.NewRequest("GET", h.URL+"hub/metrics", nil)
+	req.Header.Set("Authorization", "token "+createToken(t, ops, h))
+	resp, body = newBrowser(t).do(req)
+	if resp.StatusCode != 200 || !strings.Contains(body, "ohtkhub_users 2\n") || !strings.Contains(body, `ohtkhub_servers{state="running"} 0`) {
+		t.Errorf("metrics with a global admin's token: %s %s", resp.Status, body)
+	}
+
+	open := startHub(t, listen(t), "/", config.Hub{Tenants: []config.Tenant{bunny.tenant("bunny")}, MetricsPublic: true})
+	if resp, body := newBrowser(t).get(open.URL + "hub/metrics"); resp.StatusCode != 200 || !strings.Contains(body, "ohtkhub_users 0\n") {
+		t.Errorf("public metrics: %s %s", resp.Status, body)
 	}
 }
 

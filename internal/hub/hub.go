@@ -46,6 +46,7 @@ type Hub struct {
 	spawner  spawner.Spawner
 	servers  *spawner.Manager
 	api      *hubapi.API
+	admins   hubapi.Admins
 	proxy    *proxy.Proxy
 	handler  http.Handler
 	internal string // URL of the hub's API as servers reach it
@@ -126,7 +127,8 @@ func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error)
 	if err := h.servers.Reconcile(ctx); err != nil {
 		logger.Warn("reconcile servers", "err", err)
 	}
-	h.api = hubapi.New(h.base, st, h.sessions, h.servers, h.login, logger)
+	h.admins = hubapi.NewAdmins(cfg.GlobalAdminUsers)
+	h.api = hubapi.New(h.base, st, h.sessions, h.servers, h.login, h.admins, logger)
 	h.proxy = proxy.New(h.base, h.servers, h.sessions, h.render, h.pageData, logger)
 	h.handler = h.routes()
 	return h, nil
@@ -258,7 +260,7 @@ func (h *Hub) pageData(r *http.Request) web.Page {
 	p := web.Page{Base: h.base}
 	if sess, err := h.sessions.Get(r.Context(), r); err == nil {
 		if u, err := h.store.User(r.Context(), sess.User); err == nil {
-			p.User, p.Admin = u.Name, u.Admin
+			p.User, p.Admin = u.Name, h.admins.Any(u)
 			p.XSRF = session.XSRFToken(r)
 		}
 	}

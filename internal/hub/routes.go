@@ -2,11 +2,13 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/ohtkhub/ohtkhub/internal/hubapi"
 	"github.com/ohtkhub/ohtkhub/internal/session"
 	"github.com/ohtkhub/ohtkhub/internal/spawner"
 	"github.com/ohtkhub/ohtkhub/internal/store"
@@ -236,12 +238,15 @@ type AdminRow struct {
 	Admin                             bool
 }
 
+// adminPage lists the users the admin manages: their own tenant's, or every tenant's for a
+// global admin.
 func (h *Hub) adminPage(w http.ResponseWriter, r *http.Request, u user) {
-	if !u.Admin {
+	tenant, ok := h.admins.Scope(u)
+	if !ok {
 		h.render.Error(w, h.pageData(r), http.StatusForbidden, "Only hub admins may see this page.")
 		return
 	}
-	users, err := h.store.Users(r.Context())
+	users, _, err := h.store.ListUsers(r.Context(), tenant, 0, 0)
 	if err != nil {
 		h.render.Error(w, h.pageData(r), http.StatusInternalServerError, "The hub could not list users.")
 		return
@@ -252,7 +257,7 @@ func (h *Hub) adminPage(w http.ResponseWriter, r *http.Request, u user) {
 		if !x.LastActivity.IsZero() {
 			la = x.LastActivity.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		rows = append(rows, AdminRow{Name: x.Name, Tenant: x.TenantKey, State: h.servers.Status(x.Name).State, LastActivity: la, Admin: x.Admin})
+		rows = append(rows, AdminRow{Name: x.Name, Tenant: x.TenantKey, State: h.servers.Status(x.Name).State, LastActivity: la, Admin: h.admins.Any(x)})
 	}
 	p := h.pageData(r)
 	p.Title = "Admin"
@@ -261,13 +266,23 @@ func (h *Hub) adminPage(w http.ResponseWriter, r *http.Request, u user) {
 }
 
 func (h *Hub) adminStop(w http.ResponseWriter, r *http.Request, u user) {
-	if !u.Admin {
+	if !h.admins.Any(u) {
 		h.render.Error(w, h.pageData(r), http.StatusForbidden, "Only hub admins may stop other users' servers.")
+		return
+	}
+	name := r.PostFormValue("user")
+	target, err := h.store.User(r.Context(), name)
+	if err != nil || !h.admins.Manages(u, target) {
+		// Another tenant's user is as unknown to a tenant admin as one that does not exist.
+		h.render.Error(w, h.pageData(r), http.StatusNotFound, "There is no such user among those you administer.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
-	h.servers.Stop(ctx, r.PostFormValue("user"))
+	if err := h.servers.Stop(ctx, target.Name); err != nil {
+		h.log.Error("stop server", "user", target.Name, "by", u.Name, "err", err)
+	}
+	h.log.Info("admin stopped server", "user", target.Name, "by", u.Name)
 	http.Redirect(w, r, h.base+"hub/admin", http.StatusSeeOther)
 }
 
@@ -283,8 +298,22 @@ func (h *Hub) health(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, `{"status":"ok"}`)
 }
 
-// metrics writes a few gauges and counters in Prometheus' text format.
+// metrics writes a few gauges and counters in Prometheus' text format. Unless metrics_public
+// is set, only a global admin may read them (they count every tenant's users), with a session
+// or an API token, as JupyterHub's authenticate_prometheus.
 func (h *Hub) metrics(w http.ResponseWriter, r *http.Request) {
+	if !h.cfg.MetricsPublic {
+		_, err := h.api.GlobalAdmin(r)
+		switch {
+		case errors.Is(err, hubapi.ErrNoCredentials):
+			w.Header().Set("WWW-Authenticate", `token realm="ohtkhub"`)
+			http.Error(w, "Metrics need a global admin's API token (Authorization: token …) or session.", http.StatusUnauthorized)
+			return
+		case err != nil:
+			http.Error(w, "Only global admins may read the metrics.", http.StatusForbidden)
+			return
+		}
+	}
 	users, err := h.store.Users(r.Context())
 	if err != nil {
 		http.Error(w, "store unavailable", http.StatusServiceUnavailable)

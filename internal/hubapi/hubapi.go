@@ -9,6 +9,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,12 +45,13 @@ type API struct {
 	sessions *session.Manager
 	servers  Servers
 	tokens   TenantTokens
+	admins   Admins
 	log      *slog.Logger
 }
 
 // New returns the API. base is the hub's base path ("/" or "/prefix/").
-func New(base string, st *store.Store, sm *session.Manager, servers Servers, tokens TenantTokens, log *slog.Logger) *API {
-	return &API{base: base, store: st, sessions: sm, servers: servers, tokens: tokens, log: log}
+func New(base string, st *store.Store, sm *session.Manager, servers Servers, tokens TenantTokens, admins Admins, log *slog.Logger) *API {
+	return &API{base: base, store: st, sessions: sm, servers: servers, tokens: tokens, admins: admins, log: log}
 }
 
 // Register adds the API's routes to mux.
@@ -161,8 +164,10 @@ func (a *API) authed(h func(http.ResponseWriter, *http.Request, caller)) http.Ha
 	}
 }
 
-// Scopes returns what a caller may do, in JupyterHub's scope language.
-func scopes(c caller) []string {
+// scopes returns what a caller may do, in JupyterHub's scope language. A tenant admin's rights
+// over their tenant's users have no JupyterHub scope and are left out; only global admins hold
+// the unfiltered admin scopes.
+func (a *API) scopes(c caller) []string {
 	n := c.user.Name
 	server := "access:servers!server=" + n + "/"
 	switch c.kind {
@@ -173,7 +178,7 @@ func scopes(c caller) []string {
 	}
 	s := []string{server, "access:servers!user=" + n, "read:users!user=" + n, "read:users:name!user=" + n, "read:users:groups!user=" + n,
 		"users:activity!user=" + n, "servers!user=" + n, "tokens!user=" + n}
-	if c.user.Admin {
+	if a.admins.Global(c.user) {
 		s = append(s, "admin:users", "admin:servers", "list:users", "read:users")
 	}
 	return s
@@ -195,7 +200,7 @@ type userModel struct {
 }
 
 func (a *API) model(u store.User) userModel {
-	m := userModel{Kind: "user", Name: u.Name, Admin: u.Admin, Groups: []string{}, Created: u.CreatedAt.UTC().Format(time.RFC3339Nano), Tenant: u.TenantKey}
+	m := userModel{Kind: "user", Name: u.Name, Admin: a.admins.Any(u), Groups: []string{}, Created: u.CreatedAt.UTC().Format(time.RFC3339Nano), Tenant: u.TenantKey}
 	st := a.servers.Status(u.Name)
 	switch st.State {
 	case spawner.StateRunning:
@@ -217,7 +222,7 @@ func (a *API) model(u store.User) userModel {
 
 func (a *API) currentUser(w http.ResponseWriter, r *http.Request, c caller) {
 	m := a.model(c.user)
-	m.Scopes = scopes(c)
+	m.Scopes = a.scopes(c)
 	sid := ""
 	switch c.kind {
 	case kindSession:
@@ -229,12 +234,40 @@ func (a *API) currentUser(w http.ResponseWriter, r *http.Request, c caller) {
 	writeJSON(w, http.StatusOK, m)
 }
 
+// Page sizes of GET /hub/api/users, as JupyterHub's api_page_default_limit and
+// api_page_max_limit.
+const (
+	pageDefaultLimit = 200
+	pageMaxLimit     = 200
+)
+
+// listUsers serves GET /hub/api/users: every user for a global admin, the users of their own
+// tenant for a tenant admin. Offsets, limits and totals count only the users the caller may see.
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
-	if !c.user.Admin || c.kind == store.TokenOAuth || c.kind == store.TokenServer {
+	tenant, ok := a.admins.Scope(c.user)
+	if !ok || c.kind == store.TokenOAuth || c.kind == store.TokenServer {
 		writeError(w, http.StatusForbidden, "Only admins may list users.")
 		return
 	}
-	users, err := a.store.Users(r.Context())
+	q := r.URL.Query()
+	offset, limit := 0, pageDefaultLimit
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "offset must be a non-negative integer.")
+			return
+		}
+		offset = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "limit must be a positive integer.")
+			return
+		}
+		limit = min(n, pageMaxLimit)
+	}
+	users, total, err := a.store.ListUsers(r.Context(), tenant, offset, limit)
 	if err != nil {
 		a.internal(w, err)
 		return
@@ -244,22 +277,28 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
 		out = append(out, a.model(u))
 	}
 	if strings.Contains(r.Header.Get("Accept"), "application/jupyterhub-pagination+json") {
-		writeJSON(w, http.StatusOK, map[string]any{"items": out, "_pagination": map[string]any{"offset": 0, "limit": len(out), "total": len(out), "next": nil}})
+		var next any
+		if offset+len(out) < total {
+			nq := url.Values{"offset": {strconv.Itoa(offset + limit)}, "limit": {strconv.Itoa(limit)}}
+			next = map[string]any{"offset": offset + limit, "limit": limit, "url": a.base + "hub/api/users?" + nq.Encode()}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": out, "_pagination": map[string]any{"offset": offset, "limit": limit, "total": total, "next": next}})
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// target resolves {name} and checks the caller may act on it (themselves, or an admin using a
-// session or their own API token).
+// target resolves {name} and checks the caller may act on it (themselves, or an admin of the
+// user's tenant using a session or their own API token). To a tenant admin, another tenant's
+// user is as absent as one that does not exist.
 func (a *API) target(w http.ResponseWriter, r *http.Request, c caller, allowAdmin bool) (store.User, bool) {
 	name := r.PathValue("name")
 	if name == c.user.Name {
 		return c.user, true
 	}
-	if allowAdmin && c.user.Admin && (c.kind == kindSession || c.kind == store.TokenUser) {
+	if allowAdmin && a.admins.Any(c.user) && (c.kind == kindSession || c.kind == store.TokenUser) {
 		u, err := a.store.User(r.Context(), name)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || err == nil && !a.admins.Manages(c.user, u) {
 			writeError(w, http.StatusNotFound, "No such user.")
 			return store.User{}, false
 		}

@@ -206,6 +206,8 @@ func (l *Login) Callback(w http.ResponseWriter, r *http.Request) {
 		l.render.Error(w, p, http.StatusForbidden, err.Error())
 		return
 	}
+	// Global admins may sign in whatever their tenant's allow rules say.
+	id.allowed = id.allowed || l.cfg.GlobalAdmin(t.cfg.Key+"_"+id.username)
 	if !id.allowed {
 		l.render.Error(w, p, http.StatusForbidden, fmt.Sprintf("The user %s of %s may not use this hub.", id.username, t.cfg.Label))
 		return

@@ -5,7 +5,6 @@ package djangohash
 import (
 	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -44,23 +43,11 @@ func encode(algo string, h func() hash.Hash, password, salt string, iterations i
 
 // Check reports whether password matches the Django hash encoded. The comparison is constant-time.
 func Check(password, encoded string) (bool, error) {
-	parts := strings.Split(encoded, "$")
-	if len(parts) != 4 {
+	algo, h, iterations, ok := parse(encoded)
+	if !ok {
 		return false, ErrUnknownAlgorithm
 	}
-	var h func() hash.Hash
-	switch parts[0] {
-	case "pbkdf2_sha256":
-		h = sha256.New
-	case "pbkdf2_sha1":
-		h = sha1.New
-	default:
-		return false, ErrUnknownAlgorithm
-	}
-	iterations, err := strconv.Atoi(parts[1])
-	if err != nil || iterations <= 0 || iterations > maxIterations {
-		return false, ErrUnknownAlgorithm
-	}
-	want := encode(parts[0], h, password, parts[2], iterations)
+	salt := strings.Split(encoded, "$")[2]
+	want := encode(algo, h, password, salt, iterations)
 	return subtle.ConstantTimeCompare([]byte(want), []byte(encoded)) == 1, nil
 }

@@ -157,8 +157,22 @@ func (h *handler) legacyTokens(ctx context.Context, db *sql.DB) (bool, error) {
 	return !has, nil
 }
 
-// dummyHash is checked for unknown usernames so they take as long as known ones.
-var dummyHash = sync.OnceValue(func() string { return djangohash.Make("unused", djangohash.DefaultIterations) })
+// standIn returns the tenant's stand-in hash, checked for unknown usernames so they take as
+// long as known ones. It starts with the cost of the hash of the user who logged in last and
+// follows the hashes checked since.
+func (h *handler) standIn(ctx context.Context, db *sql.DB) *djangohash.StandIn {
+	if v, ok := h.standIns.Load(db); ok {
+		return v.(*djangohash.StandIn)
+	}
+	s := new(djangohash.StandIn)
+	if encoded, err := ohtkdb.RecentPasswordHash(ctx, db); err != nil {
+		h.log.WarnContext(ctx, "export api: stand-in hash", "err", err)
+	} else {
+		s.Observe(encoded)
+	}
+	v, _ := h.standIns.LoadOrStore(db, s)
+	return v.(*djangohash.StandIn)
+}
 
 // basic authenticates HTTP Basic credentials: an API key, or the user's Django password.
 func (h *handler) basic(ctx context.Context, db *sql.DB, username, secret string) (*principal, error) {
@@ -176,15 +190,15 @@ func (h *handler) basic(ctx context.Context, db *sql.DB, username, secret string
 	err := db.QueryRowContext(ctx, `SELECT id, username, first_name, last_name, email, is_superuser, is_active, password
 		FROM accounts_user WHERE username = $1`, username).
 		Scan(&p.userID, &p.username, &p.firstName, &p.lastName, &p.email, &p.superuser, &active, &encoded)
+	standIn := h.standIn(ctx, db)
 	if errors.Is(err, sql.ErrNoRows) {
-		djangohash.Check(secret, dummyHash())
+		standIn.Check(secret)
 		return nil, errBadBasic
 	}
 	if err != nil {
 		return nil, fmt.Errorf("exportapi: user: %w", err)
 	}
-	ok, _ := djangohash.Check(secret, encoded)
-	if !ok || !active {
+	if !standIn.CheckUser(secret, encoded) || !active {
 		return nil, errBadBasic
 	}
 	p.method = methodPassword

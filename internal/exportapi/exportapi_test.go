@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/url"
@@ -586,4 +587,47 @@ func TestAcceptHeader(t *testing.T) {
 			t.Errorf("Accept %q: Content-Type %q", accept, got.header.Get("Content-Type"))
 		}
 	}
+}
+
+// TestUnknownUserCostsWhatKnownUsersCost checks that the hash checked for a username that
+// does not exist has the algorithm and iteration count of the tenant's stored hashes, not a
+// fixed default: otherwise a wrong username answers measurably slower (or faster) than a
+// wrong password, and usernames can be told apart by the time a 401 takes.
+func TestUnknownUserCostsWhatKnownUsersCost(t *testing.T) {
+	e := seeded(t) // every user's hash has 1000 iterations
+	ctx := t.Context()
+	db, err := e.store.TenantDB(ctx, "bunny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(Options{BasicPasswords: true}).(*handler)
+	cost := func() string {
+		algo, n := h.standIn(ctx, db).Cost()
+		return fmt.Sprintf("%s$%d", algo, n)
+	}
+	// The first request after a start is for an unknown username: the stand-in already
+	// costs what the stored hashes cost.
+	if _, err := h.basic(ctx, db, "no such user", "guess"); !errors.Is(err, errBadBasic) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	if got := cost(); got != "pbkdf2_sha256$1000" {
+		t.Fatalf("stand-in before any real check: %s, want pbkdf2_sha256$1000", got)
+	}
+	// It follows the hashes checked since.
+	mustExec(t, e.db, `INSERT INTO accounts_user (password, username, date_joined) VALUES ($1, 'sha1 user', $2)`,
+		"pbkdf2_sha1$3000$salt$"+strings.Repeat("A", 27)+"=", ts(testNow))
+	if _, err := h.basic(ctx, db, "sha1 user", "guess"); !errors.Is(err, errBadBasic) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if got := cost(); got != "pbkdf2_sha1$3000" {
+		t.Fatalf("stand-in after a sha1 hash: %s", got)
+	}
+	// The other tenant's stand-in is its own.
+	bon, _ := e.store.TenantDB(ctx, "bon")
+	if algo, n := h.standIn(ctx, bon).Cost(); algo != "pbkdf2_sha256" || n == 3000 {
+		t.Fatalf("bon's stand-in: %s %d", algo, n)
+	}
+	// And the answers stay the same 401 either way.
+	expect(t, e.get(t, "/t/bunny/api/export/v1/me", basic("no such user", "guess")), 401, bodyBadBasic)
+	expect(t, e.get(t, "/t/bunny/api/export/v1/me", basic("sha1 user", "guess")), 401, bodyBadBasic)
 }

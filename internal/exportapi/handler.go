@@ -75,6 +75,9 @@ type handler struct {
 	// tokenColumns caches, per tenant database, whether its access tokens lack
 	// token_checksum (DOT before 3.0).
 	tokenColumns sync.Map
+	// standIns holds, per tenant database, the *djangohash.StandIn checked for unknown
+	// usernames.
+	standIns sync.Map
 }
 
 // New returns the Export API handler. It expects the tenant in the request context

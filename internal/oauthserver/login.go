@@ -56,7 +56,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			writeText(w, http.StatusTooManyRequests, "Too many sign-in attempts. Try again later.")
 			return
 		}
-		u, err := checkPassword(ctx, t.DB, username, password)
+		u, err := s.checkPassword(ctx, t.DB, username, password)
 		if errors.Is(err, errNoUser) {
 			s.credentialsFailed(t.SchemaName, r, username)
 			s.log.Info("login failed", "tenant", t.SchemaName, "username", username, "remote", clientIP(r))

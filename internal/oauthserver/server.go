@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
@@ -75,6 +76,9 @@ type Server struct {
 	// ipLimiter allows each client IP four times the failures of one name.
 	ipLimiter *limiter
 	mux       *http.ServeMux
+	// standIns holds, per tenant database, the *djangohash.StandIn checked for unknown
+	// usernames.
+	standIns sync.Map
 }
 
 // New returns a provider configured by opts.

@@ -317,7 +317,7 @@ func (s *Server) passwordGrant(ctx context.Context, r *http.Request, t *tenant.T
 	if s.credentialsBlocked(t.SchemaName, r, username) {
 		return issued{}, &oauthError{"slow_down", "Too many failed sign-in attempts. Try again later."}, nil
 	}
-	u, err := checkPassword(ctx, t.DB, username, password)
+	u, err := s.checkPassword(ctx, t.DB, username, password)
 	if errors.Is(err, errNoUser) {
 		s.credentialsFailed(t.SchemaName, r, username)
 		return issued{}, errInvalidGrant("Invalid credentials given."), nil

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/djangohash"
@@ -64,22 +63,36 @@ func userByID(ctx context.Context, db *sql.DB, id int64) (*user, error) {
 	return scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM accounts_user WHERE id = $1`, id))
 }
 
-// dummyHash is checked when a username does not exist, so that a wrong username costs as
-// much time as a wrong password and does not reveal which usernames exist.
-var dummyHash = sync.OnceValue(func() string { return djangohash.Make("not a password", djangohash.DefaultIterations) })
+// standIn returns the tenant's stand-in hash: it is checked when a username does not exist,
+// so that a wrong username costs as much time as a wrong password and does not reveal which
+// usernames exist. It starts with the cost of the hash of the user who logged in last and
+// follows the hashes checked since.
+func (s *Server) standIn(ctx context.Context, db *sql.DB) *djangohash.StandIn {
+	if v, ok := s.standIns.Load(db); ok {
+		return v.(*djangohash.StandIn)
+	}
+	si := new(djangohash.StandIn)
+	if encoded, err := ohtkdb.RecentPasswordHash(ctx, db); err != nil {
+		s.log.WarnContext(ctx, "stand-in hash", "err", err)
+	} else {
+		si.Observe(encoded)
+	}
+	v, _ := s.standIns.LoadOrStore(db, si)
+	return v.(*djangohash.StandIn)
+}
 
 // checkPassword returns the active user with that username and password, or errNoUser.
-func checkPassword(ctx context.Context, db *sql.DB, username, password string) (*user, error) {
+func (s *Server) checkPassword(ctx context.Context, db *sql.DB, username, password string) (*user, error) {
 	u, err := scanUser(db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM accounts_user WHERE username = $1`, username))
+	standIn := s.standIn(ctx, db)
 	if errors.Is(err, errNoUser) {
-		djangohash.Check(password, dummyHash())
+		standIn.Check(password)
 		return nil, errNoUser
 	}
 	if err != nil {
 		return nil, err
 	}
-	ok, herr := djangohash.Check(password, u.password)
-	if herr != nil || !ok || !u.IsActive {
+	if !standIn.CheckUser(password, u.password) || !u.IsActive {
 		return nil, errNoUser
 	}
 	return u, nil

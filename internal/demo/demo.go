@@ -233,7 +233,7 @@ func (d *Demo) prepareTenant(ctx context.Context, spec tenantSpec, apiURL, hubUR
 	}
 	users, err := seed.Tenant(ctx, db, seed.Options{
 		TenantName: spec.Name, Reports: reports, RandSeed: spec.RandSeed,
-		Password: Password, Iterations: 20000,
+		Password: Password,
 	})
 	if err != nil {
 		return TenantInfo{}, fmt.Errorf("seed: %w", err)

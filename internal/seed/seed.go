@@ -4,6 +4,11 @@
 //
 // Everything is drawn from a generator seeded with Options.RandSeed, so two databases seeded
 // with the same options (and the same Now) hold the same rows, apart from password salts.
+//
+// The logins (Tenant's result) get the password of Options.Password, hashed as Django
+// hashes it: pbkdf2_sha256 with Django's iteration count and a salt of their own. The
+// village volunteers, who are not logins of the demo, get unusable passwords (Django's
+// set_unusable_password), so seeding costs a handful of hashes, not one per volunteer.
 package seed
 
 import (
@@ -18,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ohtkhub/ohtkhub/internal/djangohash"
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 )
 
@@ -32,9 +36,11 @@ type Options struct {
 	// RandSeed makes the data reproducible and picks the province of the authority tree:
 	// Chiang Mai for even seeds, Khon Kaen for odd ones.
 	RandSeed int64
-	// Password is every seeded user's password.
+	// Password is the password of every seeded login.
 	Password string
-	// Iterations is the pbkdf2_sha256 work factor of the stored hashes (Django's default when 0).
+	// Iterations is the pbkdf2_sha256 work factor of the stored hashes (Django's default,
+	// djangohash.DefaultIterations, when 0). Tests may lower it; a tenant served to people
+	// should keep the default, which is what its real users' hashes cost.
 	Iterations int
 	// Now anchors the year of reports; zero means today (UTC midnight), so reseeding on the
 	// same day gives the same rows.
@@ -115,7 +121,7 @@ func Tenant(ctx context.Context, db *sql.DB, opts Options) ([]User, error) {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	defer tx.Rollback()
-	s := &seeder{ctx: ctx, tx: tx, r: r, opts: opts, prov: prov, hash: djangohash.Make(opts.Password, opts.Iterations)}
+	s := &seeder{ctx: ctx, tx: tx, r: r, opts: opts, prov: prov, hashes: makeHashes(opts.Password, opts.Iterations, len(staff))}
 	users, err := s.run()
 	if err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
@@ -158,7 +164,8 @@ type seeder struct {
 	r    *rand.Rand
 	opts Options
 	prov province
-	hash string
+	// hashes are the password hashes of the staff accounts, one salt each.
+	hashes []string
 
 	authorityID map[string]int64    // code → id
 	parents     map[string][]string // code → parent codes
@@ -318,9 +325,9 @@ func (s *seeder) users() ([]User, error) {
 		}
 		return ohtkdb.FormatTime(s.opts.Now.Add(-time.Duration(s.r.IntN(90*86400)) * time.Second))
 	}
-	add := func(username, first, last, email string, super, active bool) (int64, error) {
+	add := func(hash, username, first, last, email string, super, active bool) (int64, error) {
 		var id int64
-		err := insUser.QueryRowContext(s.ctx, s.hash, lastLogin(), super, username, first, last, email, super, active, joined()).Scan(&id)
+		err := insUser.QueryRowContext(s.ctx, hash, lastLogin(), super, username, first, last, email, super, active, joined()).Scan(&id)
 		if err != nil {
 			return 0, fmt.Errorf("user %q: %w", username, err)
 		}
@@ -328,12 +335,12 @@ func (s *seeder) users() ([]User, error) {
 	}
 
 	var out []User
-	for _, a := range staff {
+	for i, a := range staff {
 		email := strings.ReplaceAll(a.username, " ", ".") + "@" + domain
 		if !isASCII(a.username) {
 			email = "somchai.j@" + domain
 		}
-		id, err := add(a.username, a.first, a.last, email, a.superuser, a.active)
+		id, err := add(s.hashes[i], a.username, a.first, a.last, email, a.superuser, a.active)
 		if err != nil {
 			return nil, err
 		}
@@ -373,7 +380,7 @@ func (s *seeder) users() ([]User, error) {
 			if s.r.IntN(3) > 0 {
 				email = username + "@" + domain
 			}
-			id, err := add(username, fn.thai, ln.thai, email, false, s.r.IntN(40) > 0)
+			id, err := add(unusablePassword(), username, fn.thai, ln.thai, email, false, s.r.IntN(40) > 0)
 			if err != nil {
 				return nil, err
 			}

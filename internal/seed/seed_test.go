@@ -463,3 +463,61 @@ func TestGeneratorHints(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantPasswords checks the seeded hashes: Django's iteration count unless told
+// otherwise, a salt per user (one shared salt and hash would let one cracked hash open
+// every account), and unusable passwords for the volunteers, which are not logins.
+func TestTenantPasswords(t *testing.T) {
+	db := tenantDB(t, "bunny")
+	opts := seedOpts()
+	opts.Iterations, opts.Reports, opts.ZeroReports = 0, -1, -1
+	users, err := Tenant(t.Context(), db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logins := map[string]bool{}
+	for _, u := range users {
+		logins[u.Username] = true
+	}
+	rows, err := db.QueryContext(t.Context(), `SELECT username, password FROM accounts_user`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	salts := map[string]string{}
+	unusable := 0
+	for rows.Next() {
+		var username, hash string
+		if err := rows.Scan(&username, &hash); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(hash, "!") {
+			if logins[username] {
+				t.Errorf("login %s has an unusable password", username)
+			}
+			if ok, err := djangohash.Check("demo-pass", hash); ok || err == nil {
+				t.Errorf("%s: unusable password checks: %v %v", username, ok, err)
+			}
+			unusable++
+			continue
+		}
+		want := fmt.Sprintf("pbkdf2_sha256$%d$", djangohash.DefaultIterations)
+		if !strings.HasPrefix(hash, want) {
+			t.Errorf("%s: hash %q, want prefix %q", username, hash, want)
+		}
+		if ok, err := djangohash.Check("demo-pass", hash); !ok || err != nil {
+			t.Errorf("%s: password does not check: %v", username, err)
+		}
+		salt := strings.Split(hash, "$")[2]
+		if other, dup := salts[salt]; dup {
+			t.Errorf("%s and %s share the salt %q", username, other, salt)
+		}
+		salts[salt] = username
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(salts) != len(staff) || unusable < 30 {
+		t.Errorf("%d usable hashes (want %d, the staff) and %d unusable ones", len(salts), len(staff), unusable)
+	}
+}

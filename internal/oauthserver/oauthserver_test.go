@@ -2,6 +2,7 @@ package oauthserver
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -630,5 +631,37 @@ func TestConcurrentRefreshOneWins(t *testing.T) {
 	}
 	if ok != 1 {
 		t.Fatalf("%d of %d concurrent refreshes succeeded, want exactly 1", ok, n)
+	}
+}
+
+// TestLoginUnknownUserCostsWhatKnownUsersCost checks that the sign-in page checks a missing
+// username against a stand-in with the cost of the tenant's stored hashes (here 1000
+// iterations, not Django's default), so the time a failed sign-in takes does not tell
+// whether the username exists.
+func TestLoginUnknownUserCostsWhatKnownUsersCost(t *testing.T) {
+	h := newHarness(t)
+	cost := func() string {
+		algo, n := h.srv.standIn(t.Context(), h.db).Cost()
+		return fmt.Sprintf("%s$%d", algo, n)
+	}
+	if r := h.login(h.browser(), "no-such-user", "guess"); r.status != http.StatusOK || !strings.Contains(r.body, "Please enter a correct username and password") {
+		t.Fatalf("unknown user: %d %s", r.status, r.body)
+	}
+	if got := cost(); got != "pbkdf2_sha256$1000" {
+		t.Fatalf("stand-in after an unknown user first: %s, want pbkdf2_sha256$1000", got)
+	}
+	h.exec(`INSERT INTO accounts_user (password, is_superuser, username, date_joined) VALUES ($1, 0, 'older', $2)`,
+		djangohash.Make("older-pass", 2000), ohtkdb.FormatTime(h.now))
+	h.login(h.browser(), "older", "guess")
+	if got := cost(); got != "pbkdf2_sha256$2000" {
+		t.Fatalf("stand-in after checking a 2000-iteration hash: %s", got)
+	}
+	// A user whose password is unusable costs a stand-in check too, and cannot sign in.
+	h.exec(`INSERT INTO accounts_user (password, is_superuser, username, date_joined) VALUES ('!unusable', 0, 'no-password', $1)`, ohtkdb.FormatTime(h.now))
+	if r := h.login(h.browser(), "no-password", "!unusable"); !strings.Contains(r.body, "Please enter a correct username and password") {
+		t.Fatalf("unusable password: %d %s", r.status, r.body)
+	}
+	if got := cost(); got != "pbkdf2_sha256$2000" {
+		t.Fatalf("stand-in after an unusable hash: %s", got)
 	}
 }

@@ -116,7 +116,24 @@ type LocalSpawner struct {
 	SkeletonDir string `yaml:"skeleton_dir"`
 	// Env is added to the servers' environment.
 	Env map[string]string `yaml:"env"`
+	// Isolate runs each user's server under a uid and gid of its own, without access to the
+	// hub's files or other users' directories and processes: "on", "off", or "auto" (the
+	// default: on when the hub runs as root, the only way it can switch uids).
+	Isolate string `yaml:"isolate"`
+	// UIDBase is added to a user's number in the hub's store to make the uid and gid of the
+	// user's server. Default 200000; no account of this machine may use the uids above it.
+	UIDBase int64 `yaml:"uid_base"`
 }
+
+// Local spawner isolation settings.
+const (
+	IsolateAuto = "auto"
+	IsolateOn   = "on"
+	IsolateOff  = "off"
+)
+
+// DefaultUIDBase is the default LocalSpawner.UIDBase.
+const DefaultUIDBase = 200000
 
 // DockerSpawner runs each user's server in a container on a Docker Engine. Empty fields take
 // the docker spawner's defaults.
@@ -331,6 +348,21 @@ func (h *Hub) Validate() error {
 	}
 	if s.Local.Python == "" {
 		s.Local.Python = "/usr/bin/python3"
+	}
+	switch s.Local.Isolate {
+	case "":
+		s.Local.Isolate = IsolateAuto
+	case IsolateAuto, IsolateOn, IsolateOff:
+	default:
+		return bad("spawner.local.isolate", "%q must be auto, on or off", s.Local.Isolate)
+	}
+	if s.Local.UIDBase == 0 {
+		s.Local.UIDBase = DefaultUIDBase
+	}
+	// Below 65536 lie the system's and people's accounts; a uid must stay below 2^31 with
+	// room for many users.
+	if s.Local.UIDBase < 65536 || s.Local.UIDBase > 1<<31-1<<24 {
+		return bad("spawner.local.uid_base", "%d is out of range (65536 to %d)", s.Local.UIDBase, int64(1<<31-1<<24))
 	}
 	if s.StartTimeout == 0 {
 		s.StartTimeout = 60 * time.Second

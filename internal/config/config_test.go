@@ -54,7 +54,8 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	s := h.Spawner
 	if s.Kind != "local" || strings.Join(s.Local.Command, " ") != "jupyterhub-singleuser" || s.Local.Python != "/usr/bin/python3" ||
-		s.StartTimeout != time.Minute || s.HTTPTimeout != 30*time.Second || s.Local.SkeletonDir != "/srv/skeleton" {
+		s.StartTimeout != time.Minute || s.HTTPTimeout != 30*time.Second || s.Local.SkeletonDir != "/srv/skeleton" ||
+		s.Local.Isolate != IsolateAuto || s.Local.UIDBase != 200000 {
 		t.Errorf("spawner defaults: %+v", s)
 	}
 	if h.SessionMaxAge != 14*24*time.Hour || h.CallbackRate != 60 {
@@ -75,6 +76,8 @@ func TestValidationNamesFileFieldProblem(t *testing.T) {
 		{"unknown spawner", "kind: local", "kind: podman", `spawner.kind: invalid configuration: "podman" is not a known spawner (local, docker)`},
 		{"bad memory limit", "kind: local", "kind: docker\n  docker:\n    mem_limit: lots", `spawner.docker.mem_limit: invalid configuration: "lots" is not a size such as 512M or 2G`},
 		{"negative CPU limit", "kind: local", "kind: docker\n  docker:\n    cpu_limit: -1", `spawner.docker.cpu_limit: invalid configuration: -1 is negative`},
+		{"bad isolate", "skeleton_dir: /srv/skeleton", "skeleton_dir: /srv/skeleton\n    isolate: yes", `spawner.local.isolate: invalid configuration: "yes" must be auto, on or off`},
+		{"low uid base", "skeleton_dir: /srv/skeleton", "skeleton_dir: /srv/skeleton\n    uid_base: 1000", `spawner.local.uid_base: invalid configuration: 1000 is out of range (65536 to 2130706432)`},
 		{"relative notebook dir", "kind: local", "kind: docker\n  docker:\n    notebook_dir: work", `spawner.docker.notebook_dir: invalid configuration: "work" is not an absolute path`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

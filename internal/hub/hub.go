@@ -245,7 +245,7 @@ func (h *Hub) prepare(ctx context.Context, name string) (spawner.Spec, error) {
 	if pub.Scheme == "https" {
 		env["JUPYTERHUB_COOKIE_OPTIONS"] = `{"secure": true}`
 	}
-	return spawner.Spec{User: name, Slug: u.Slug, ServicePrefix: prefix, Env: env}, nil
+	return spawner.Spec{User: name, Slug: u.Slug, Number: u.Number, ServicePrefix: prefix, Env: env}, nil
 }
 
 // cleanup revokes a stopped server's tokens.

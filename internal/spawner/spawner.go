@@ -13,6 +13,9 @@ type Spec struct {
 	// User is the hub user name; Slug its safe resource name.
 	User string
 	Slug string
+	// Number is the user's number in the hub's store: unique and never reused. The local
+	// spawner derives the uid of the user's server from it.
+	Number int64
 	// ServicePrefix is the server's URL path, e.g. /user/alice/. The spawner adds
 	// JUPYTERHUB_SERVICE_URL once it knows the address it chose.
 	ServicePrefix string

@@ -65,6 +65,11 @@ func Open(ctx context.Context, dir string, keys [][]byte) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	path := filepath.Join(dir, "hub.db")
+	// Only the hub reads its database: SQLite gives the -wal and -shm files the mode of the
+	// database file, so creating it 0600 keeps all three private.
+	if err := privateFile(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -75,6 +80,28 @@ func Open(ctx context.Context, dir string, keys [][]byte) (*Store, error) {
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
 	return &Store{db: db, crypt: c, now: time.Now}, nil
+}
+
+// privateFile creates path with mode 0600 if it is missing, or takes group and other access
+// away from it and its SQLite companions.
+func privateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&^0o077); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -98,11 +125,14 @@ func Hash(secret string) string {
 
 // User is a hub user: one per (tenant, provider subject).
 type User struct {
-	Name         string // {tenant key}_{username}
-	TenantKey    string
-	Subject      string // the provider's user id, or the username when it has none
-	Username     string // the username at the tenant, prefix stripped
-	Slug         string // safe resource name
+	Name      string // {tenant key}_{username}
+	TenantKey string
+	Subject   string // the provider's user id, or the username when it has none
+	Username  string // the username at the tenant, prefix stripped
+	Slug      string // safe resource name
+	// Number is the user's number, 1, 2, 3… in order of creation: unique and never reused,
+	// so a uid derived from it stays the user's across restarts.
+	Number       int64
 	Admin        bool
 	CreatedAt    time.Time
 	LastActivity time.Time
@@ -128,8 +158,12 @@ func (s *Store) SaveUser(ctx context.Context, u User) (User, error) {
 		if n > 0 {
 			return User{}, fmt.Errorf("store: user %q: %w", u.Name, ErrAlreadyExists)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO hub_users (name, tenant_key, subject, username, slug, admin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			u.Name, u.TenantKey, u.Subject, u.Username, u.Slug, boolInt(u.Admin), formatTime(s.now())); err != nil {
+		var number int64
+		if err := tx.QueryRowContext(ctx, `UPDATE hub_sequences SET value = value + 1 WHERE name = 'user_number' RETURNING value`).Scan(&number); err != nil {
+			return User{}, fmt.Errorf("store: number user %q: %w", u.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hub_users (name, tenant_key, subject, username, slug, number, admin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			u.Name, u.TenantKey, u.Subject, u.Username, u.Slug, number, boolInt(u.Admin), formatTime(s.now())); err != nil {
 			return User{}, err
 		}
 		name = u.Name
@@ -153,13 +187,13 @@ func boolInt(b bool) int {
 	return 0
 }
 
-const userColumns = `name, tenant_key, subject, username, slug, admin, created_at, last_activity`
+const userColumns = `name, tenant_key, subject, username, slug, number, admin, created_at, last_activity`
 
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var admin int
 	var created, activity string
-	if err := row.Scan(&u.Name, &u.TenantKey, &u.Subject, &u.Username, &u.Slug, &admin, &created, &activity); err != nil {
+	if err := row.Scan(&u.Name, &u.TenantKey, &u.Subject, &u.Username, &u.Slug, &u.Number, &admin, &created, &activity); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return User{}, ErrNotFound
 		}

@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -175,5 +177,32 @@ func TestSlug(t *testing.T) {
 	}
 	if Slug("bunny_alice") == Slug("Bunny_Alice") || Slug("bunny_alice") == Slug("bunny-alice") {
 		t.Error("different names share a slug")
+	}
+}
+
+// TestUserNumbersUniqueAndStable: users are numbered 1, 2, 3… in order of creation; a user's
+// number stays across logins and reopening the database, and hub.db is private to the hub.
+func TestUserNumbersUniqueAndStable(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, key(1))
+	a, b := withUser(t, s, "bunny_alice"), withUser(t, s, "bon_alice")
+	if a.Number != 1 || b.Number != 2 {
+		t.Fatalf("numbers %d %d, want 1 2", a.Number, b.Number)
+	}
+	if again := withUser(t, s, "bunny_alice"); again.Number != 1 {
+		t.Fatalf("second login numbered %d", again.Number)
+	}
+	s.Close()
+	s = open(t, dir, key(1))
+	if u, err := s.User(t.Context(), "bon_alice"); err != nil || u.Number != 2 {
+		t.Fatalf("after reopening: %+v %v", u, err)
+	}
+	if c := withUser(t, s, "bunny_carol"); c.Number != 3 {
+		t.Fatalf("third user numbered %d", c.Number)
+	}
+	for _, f := range []string{"hub.db", "hub.db-wal", "hub.db-shm"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want mode 0600", f, fi.Mode(), err)
+		}
 	}
 }

@@ -1,6 +1,11 @@
 // Package local runs each user's single-user server as a child process of the hub, in the
-// user's own directory under the data directory. For development and the demo: processes are
-// not isolated from each other beyond their directories.
+// user's own directory under the data directory.
+//
+// When the hub runs as root, each server runs under a uid and gid of its own (the configured
+// base plus the user's number in the hub's store; no /etc/passwd entry), with no supplementary
+// groups, in a directory only that uid may enter: users cannot read each other's files, each
+// other's /proc/<pid>/environ (their tokens) or the hub's database. Without root, every server
+// runs as the hub's user and nothing separates them: development only.
 package local
 
 import (
@@ -13,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,6 +38,9 @@ type Local struct {
 	extra   map[string]string
 	dataDir string
 	log     *slog.Logger
+	// isolate runs servers under their own uids; uidBase plus a user's number is the uid.
+	isolate bool
+	uidBase int64
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -46,6 +55,11 @@ type proc struct {
 
 // New returns a Local spawner keeping users' directories under dataDir/users and server logs
 // under dataDir/logs. extraEnv (the spawner-wide environment) is added to every server.
+//
+// With isolation (cfg.Isolate on, or auto as root) it makes the hub's files private: dataDir
+// and dataDir/users become 0711 (servers pass through, nobody lists them), every other entry
+// of dataDir loses group and other access except dataDir/python (the ohtk module, readable by
+// all), and directories above dataDir that others cannot pass through get o+x.
 func New(cfg config.LocalSpawner, extraEnv map[string]string, dataDir string, log *slog.Logger) (*Local, error) {
 	if len(cfg.Command) == 0 {
 		return nil, errors.New("local: no command")
@@ -53,13 +67,121 @@ func New(cfg config.LocalSpawner, extraEnv map[string]string, dataDir string, lo
 	if _, err := exec.LookPath(cfg.Command[0]); err != nil {
 		return nil, fmt.Errorf("local: %s not found (on Debian: apt-get install jupyterhub jupyter-notebook): %w", cfg.Command[0], err)
 	}
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	l := &Local{cfg: cfg, extra: extraEnv, dataDir: dataDir, log: log, procs: map[string]*proc{}, uidBase: cfg.UIDBase}
+	if l.uidBase == 0 {
+		l.uidBase = config.DefaultUIDBase
+	}
+	root := os.Geteuid() == 0
+	switch cfg.Isolate {
+	case config.IsolateOn:
+		if !root {
+			return nil, errors.New("local: spawner.local.isolate is on, but the hub does not run as root and cannot run servers under their own uids")
+		}
+		l.isolate = true
+	case config.IsolateOff:
+	default:
+		l.isolate = root
+	}
 	for _, d := range []string{"users", "logs"} {
 		if err := os.MkdirAll(filepath.Join(dataDir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("local: %w", err)
 		}
 	}
-	return &Local{cfg: cfg, extra: extraEnv, dataDir: dataDir, log: log, procs: map[string]*proc{}}, nil
+	if !l.isolate {
+		log.Warn("the local spawner does not isolate users from each other: every server runs as the hub's OS user and can read the other servers' files, environment and tokens and the hub's database; use it for development only (run the hub as root for a uid per user, or use the docker spawner)",
+			"uid", os.Geteuid(), "isolate", cfg.Isolate)
+		return l, nil
+	}
+	if err := l.privateLayout(); err != nil {
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	log.Info("local spawner: each user's server runs under its own uid", "uid_base", l.uidBase)
+	return l, nil
 }
+
+// privateLayout sets the modes of the data directory for isolated servers (see New).
+func (l *Local) privateLayout() error {
+	for _, d := range []string{l.dataDir, filepath.Join(l.dataDir, "users")} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			return err
+		}
+	}
+	entries, err := os.ReadDir(l.dataDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(l.dataDir, e.Name())
+		switch {
+		case e.Name() == "users" || e.Type()&fs.ModeSymlink != 0:
+		case e.Name() == "python":
+			if err := readableTree(p); err != nil {
+				return err
+			}
+		default:
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				if err := os.Chmod(p, fi.Mode().Perm()&^0o077); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	// Every directory above the users' directories must let their uids pass.
+	for d := filepath.Dir(l.dataDir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			st, _ := fi.Sys().(*syscall.Stat_t)
+			if st == nil || int(st.Uid) != os.Geteuid() {
+				return fmt.Errorf("users' servers cannot reach their directories: %s (mode %#o) does not let others pass through; chmod o+x it or choose another data_dir", d, fi.Mode().Perm())
+			}
+			if err := os.Chmod(d, fi.Mode().Perm()|0o001); err != nil {
+				return err
+			}
+			l.log.Warn("local spawner: let users' servers pass through a directory above the data directory (o+x, no listing)", "dir", d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+// readableTree lets everyone read the files and enter the directories under dir.
+func readableTree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		want := fi.Mode().Perm() | 0o444
+		if e.IsDir() {
+			want |= 0o111
+		}
+		if want != fi.Mode().Perm() {
+			return os.Chmod(p, want)
+		}
+		return nil
+	})
+}
+
+// Isolated reports whether servers run under their own uids.
+func (l *Local) Isolated() bool { return l.isolate }
+
+// UID is the uid (and gid) of the server of the user with that number in the hub's store.
+func (l *Local) UID(number int64) int { return int(l.uidBase + number) }
 
 // UserDir is the directory a user's server runs in.
 func (l *Local) UserDir(slug string) string { return filepath.Join(l.dataDir, "users", slug) }
@@ -68,15 +190,19 @@ func (l *Local) UserDir(slug string) string { return filepath.Join(l.dataDir, "u
 // and starts the command.
 func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, error) {
 	dir := l.UserDir(spec.Slug)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return spawner.Handle{}, fmt.Errorf("create the user's directory: %w", err)
+	uid := -1
+	if l.isolate {
+		if spec.Number <= 0 {
+			return spawner.Handle{}, fmt.Errorf("local: user %s has no number in the hub's store", spec.User)
 		}
-		if l.cfg.SkeletonDir != "" {
-			if err := copyTree(l.cfg.SkeletonDir, dir); err != nil {
-				return spawner.Handle{}, fmt.Errorf("copy the starter files: %w", err)
-			}
+		uid = l.UID(spec.Number)
+		// A uid of an account of this machine would give the user that account's files.
+		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+			return spawner.Handle{}, fmt.Errorf("local: uid %d for user %s belongs to the account %q of this machine; choose another spawner.local.uid_base", uid, spec.User, u.Username)
 		}
+	}
+	if err := l.prepareDir(dir, uid, spec.User); err != nil {
+		return spawner.Handle{}, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -85,7 +211,7 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	args := append([]string{}, l.cfg.Command[1:]...)
 	args = append(args, "--ip=127.0.0.1", "--port="+strconv.Itoa(port))
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && !l.isolate {
 		args = append(args, "--allow-root")
 	}
 	// The server outlives the request that started it: no CommandContext.
@@ -93,11 +219,19 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	env := map[string]string{
-		"HOME":   dir,
-		"PATH":   filepath.Dir(l.cfg.Python) + ":/usr/local/bin:/usr/bin:/bin",
-		"LANG":   "C.UTF-8",
-		"USER":   os.Getenv("USER"),
-		"TMPDIR": os.TempDir(),
+		"HOME":    dir,
+		"PATH":    filepath.Dir(l.cfg.Python) + ":/usr/local/bin:/usr/bin:/bin",
+		"LANG":    "C.UTF-8",
+		"USER":    os.Getenv("USER"),
+		"LOGNAME": os.Getenv("USER"),
+		"TMPDIR":  os.TempDir(),
+	}
+	if l.isolate {
+		// No supplementary groups: root's would open files of those groups.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}
+		// The uid has no passwd entry: tools that ask for the user's name or home
+		// (getpass, expanduser) find them here.
+		env["USER"], env["LOGNAME"] = spec.Slug, spec.Slug
 	}
 	for k, v := range l.extra {
 		env[k] = v
@@ -133,7 +267,7 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 	l.mu.Lock()
 	l.procs[id] = p
 	l.mu.Unlock()
-	l.log.Info("started server process", "user", spec.User, "pid", id, "url", base, "dir", dir)
+	l.log.Info("started server process", "user", spec.User, "pid", id, "url", base, "dir", dir, "uid", uid)
 	return spawner.Handle{ID: id, URL: base}, nil
 }
 
@@ -175,6 +309,61 @@ func (l *Local) Stop(ctx context.Context, h spawner.Handle) error {
 	syscall.Kill(-pgid, syscall.SIGKILL)
 	<-p.done
 	return nil
+}
+
+// prepareDir creates the user's directory with the skeleton's files the first time. For an
+// isolated server (uid >= 0) the directory and everything in it belong to uid, and the
+// directory is 0700; a directory owned by someone else (made before isolation, or under
+// another uid_base) is given to uid.
+func (l *Local) prepareDir(dir string, uid int, name string) error {
+	fi, err := os.Lstat(dir)
+	fresh := errors.Is(err, fs.ErrNotExist)
+	switch {
+	case fresh:
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return fmt.Errorf("create the user's directory: %w", err)
+		}
+		if l.cfg.SkeletonDir != "" {
+			if err := copyTree(l.cfg.SkeletonDir, dir); err != nil {
+				return fmt.Errorf("copy the starter files: %w", err)
+			}
+		}
+	case err != nil:
+		return fmt.Errorf("the user's directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("the user's directory %s is not a directory", dir)
+	}
+	if uid < 0 {
+		return nil
+	}
+	owned := false
+	if !fresh {
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		owned = ok && int(st.Uid) == uid && int(st.Gid) == uid
+	}
+	if !owned {
+		if !fresh {
+			l.log.Info("giving the user's directory to the server's uid", "user", name, "dir", dir, "uid", uid)
+		}
+		if err := chownTree(dir, uid); err != nil {
+			return fmt.Errorf("give the user's directory to uid %d: %w", uid, err)
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("the user's directory: %w", err)
+	}
+	return nil
+}
+
+// chownTree gives dir and everything under it to uid (and the gid of the same number),
+// changing symbolic links themselves, never what they point at.
+func chownTree(dir string, uid int) error {
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, uid)
+	})
 }
 
 func freePort() (int, error) {

@@ -2,8 +2,10 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -46,6 +48,8 @@ func (h *Hub) routes() http.Handler {
 	mux.HandleFunc("POST "+b+"hub/token", h.signedIn(h.xsrf(h.tokenPost)))
 	mux.HandleFunc("GET "+b+"hub/admin", h.signedIn(h.adminPage))
 	mux.HandleFunc("POST "+b+"hub/admin/stop", h.signedIn(h.xsrf(h.adminStop)))
+	mux.Handle("GET "+b+"hub/logo", web.Logo())
+	mux.HandleFunc("POST "+b+"hub/security/csp-report", h.cspReport)
 	mux.HandleFunc("GET "+b+"hub/health", h.health)
 	mux.HandleFunc("GET "+b+"hub/metrics", h.metrics)
 	h.api.Register(mux)
@@ -53,11 +57,16 @@ func (h *Hub) routes() http.Handler {
 
 	hubPrefix := b + "hub/"
 	csrf := http.NewCrossOriginProtection()
+	// Browsers send CSP reports of user servers, which may live on another origin; the
+	// handler only logs them.
+	csrf.AddInsecureBypassPattern("POST " + b + "hub/security/csp-report")
 	hubHandler := csrf.Handler(mux)
 	tokenPath := b + "hub/api/oauth2/token"
 	tenantTokenSuffix := "/tenant-token"
+	cspPath := b + "hub/security/csp-report"
 	// Token endpoints are called by servers and notebooks, all from the spawner's few
-	// addresses: a wider limit than the browsers' login callbacks.
+	// addresses: a wider limit than the browsers' login callbacks. Anonymous CSP reports
+	// share it, so they cannot flood the log.
 	limited := newLimiter(10 * h.cfg.CallbackRate).wrap(hubHandler)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, hubPrefix) {
@@ -65,7 +74,7 @@ func (h *Hub) routes() http.Handler {
 			hd.Set("Content-Security-Policy", "frame-ancestors 'none'")
 			hd.Set("X-Content-Type-Options", "nosniff")
 			hd.Set("Referrer-Policy", "same-origin")
-			if r.URL.Path == tokenPath || strings.HasSuffix(r.URL.Path, tenantTokenSuffix) {
+			if r.URL.Path == tokenPath || strings.HasSuffix(r.URL.Path, tenantTokenSuffix) || r.URL.Path == cspPath {
 				limited.ServeHTTP(w, r)
 				return
 			}
@@ -284,6 +293,42 @@ func (h *Hub) adminStop(w http.ResponseWriter, r *http.Request, u user) {
 	}
 	h.log.Info("admin stopped server", "user", target.Name, "by", u.Name)
 	http.Redirect(w, r, h.base+"hub/admin", http.StatusSeeOther)
+}
+
+// cspReportMax bounds a CSP report's body; browsers send a few hundred bytes.
+const cspReportMax = 16 << 10
+
+// cspReport accepts the Content-Security-Policy violation reports browsers send for users'
+// servers (their CSP's report-uri points here, as JupyterHub's does) and logs them.
+func (h *Hub) cspReport(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cspReportMax))
+	if err != nil {
+		http.Error(w, "CSP report too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	var report struct {
+		Report struct {
+			DocumentURI        string `json:"document-uri"`
+			ViolatedDirective  string `json:"violated-directive"`
+			EffectiveDirective string `json:"effective-directive"`
+			BlockedURI         string `json:"blocked-uri"`
+		} `json:"csp-report"`
+	}
+	if json.Unmarshal(body, &report) == nil && report.Report.ViolatedDirective+report.Report.EffectiveDirective != "" {
+		c := report.Report
+		h.log.Info("content security policy violation", "document", trimLog(c.DocumentURI), "directive", trimLog(c.ViolatedDirective+" "+c.EffectiveDirective), "blocked", trimLog(c.BlockedURI))
+	} else {
+		h.log.Info("content security policy report", "body", trimLog(string(body)))
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// trimLog keeps text from a request short in the log.
+func trimLog(s string) string {
+	if len(s) > 512 {
+		return s[:512] + "…"
+	}
+	return strings.TrimSpace(s)
 }
 
 func (h *Hub) health(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 //go:embed templates/*.html
@@ -100,6 +101,22 @@ func Static() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		h.ServeHTTP(w, r)
+	})
+}
+
+// Logo serves the hub's logo (mount at {base}hub/logo, where JupyterHub serves its logo and
+// single-user pages look for it).
+func Logo() http.Handler {
+	logo, err := staticFS.ReadFile("static/logo.svg")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		// An SVG opened on its own is a document: no scripts, whatever it holds.
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+		http.ServeContent(w, r, "logo.svg", time.Time{}, bytes.NewReader(logo))
 	})
 }
 

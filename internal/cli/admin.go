@@ -170,7 +170,7 @@ func init() {
 func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("tenant create", stderr)
 	data := addDataFlags(fs)
-	schema := fs.String("schema", "", "schema name: the tenant's stable key, used in /t/{schema}/")
+	schema := fs.String("schema", "", "schema name: the tenant's stable key, used in /t/{schema}/ and as the hub's tenant key (a-z, 0-9, _; starts with a letter)")
 	name := fs.String("name", "", "display name (free text)")
 	domains := fs.String("domain", "", "comma-separated domains the tenant answers on (first is primary)")
 	adminUsage(fs, stderr, "ohtkhub tenant create --data-dir D --schema S --name N [--domain d1,d2]",
@@ -180,6 +180,9 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if err := required(fs, "schema", "name"); err != nil {
 		return err
+	}
+	if err := ohtkdb.CheckNewSchemaName(*schema); err != nil {
+		return fmt.Errorf("--schema: %w", err)
 	}
 	var ds []string
 	for _, d := range splitList(*domains) {
@@ -191,6 +194,9 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer store.Close()
 	t, err := store.CreateTenant(ctx, *schema, *name, ds)
+	if errors.Is(err, ohtkdb.ErrAlreadyExists) {
+		return fmt.Errorf("--schema: %w", err)
+	}
 	if err != nil {
 		return err
 	}

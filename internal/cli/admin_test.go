@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ohtkhub/ohtkhub/internal/config"
 	"github.com/ohtkhub/ohtkhub/internal/djangohash"
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 )
@@ -108,7 +109,16 @@ func TestAdminErrors(t *testing.T) {
 		code int
 		err  string
 	}{
-		{[]string{"tenant", "create", d, "--schema", "bunny", "--name", "Again"}, 1, `ohtkhub tenant: tenant "bunny": ohtkdb: already exists` + "\n"},
+		{[]string{"tenant", "create", d, "--schema", "bunny", "--name", "Again"}, 1, `ohtkhub tenant: --schema: tenant "bunny": ohtkdb: already exists` + "\n"},
+		{[]string{"tenant", "create", d, "--schema", "Bad Schema", "--name", "X"}, 1,
+			`ohtkhub tenant: --schema: invalid schema name "Bad Schema": use 1-40 characters of a-z, 0-9 and _, starting with a letter` + "\n"},
+		{[]string{"tenant", "create", d, "--schema", "../../escaped", "--name", "X"}, 1,
+			`ohtkhub tenant: --schema: invalid schema name "../../escaped": use 1-40 characters of a-z, 0-9 and _, starting with a letter` + "\n"},
+		{[]string{"tenant", "create", d, "--schema", "Bunny", "--name", "X"}, 1,
+			`ohtkhub tenant: --schema: invalid schema name "Bunny": use 1-40 characters of a-z, 0-9 and _, starting with a letter` + "\n"},
+		{[]string{"tenant", "create", d, "--schema", "pg_temp", "--name", "X"}, 1,
+			`ohtkhub tenant: --schema: invalid schema name "pg_temp": names starting with pg_ are PostgreSQL's` + "\n"},
+		{[]string{"tenant", "create", d, "--schema", "login", "--name", "X"}, 1, `ohtkhub tenant: --schema: invalid schema name "login": reserved` + "\n"},
 		{[]string{"tenant", "create", "--schema", "x", "--name", "X"}, 1, "ohtkhub tenant: --data-dir or --config is required\n"},
 		{[]string{"tenant", "create", d, "--name", "X"}, 1, "ohtkhub tenant: --schema is required\n"},
 		{[]string{"tenant", "delete"}, 1, `ohtkhub tenant: unknown verb "delete" (run 'ohtkhub tenant --help')` + "\n"},
@@ -213,5 +223,47 @@ func TestSeedCommand(t *testing.T) {
 	db.QueryRow(`SELECT count(*) FROM reports_zeroreport`).Scan(&zero)
 	if reports != 50 || zero != 5 {
 		t.Fatalf("seeded %d reports, %d zero reports", reports, zero)
+	}
+}
+
+// TestTenantCreateCaseDuplicate checks that a schema name differing from an existing one only
+// in case is refused: both would be one hub tenant key. The existing "Bunny" stands for a
+// tenant created before schema names were checked.
+func TestTenantCreateCaseDuplicate(t *testing.T) {
+	dir := t.TempDir()
+	st, err := ohtkdb.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateTenant(t.Context(), "Bunny", "Bunny", nil); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, _, errOut := run(t, "tenant", "create", "--data-dir", dir, "--schema", "bunny", "--name", "bunny")
+	if want := `ohtkhub tenant: --schema: tenant "bunny": ohtkdb: already exists: tenant "Bunny" differs only in case` + "\n"; code != 1 || errOut != want {
+		t.Fatalf("exit %d %q, want %q", code, errOut, want)
+	}
+}
+
+// TestNewSchemaNamesAreHubKeys checks that every schema name tenant create accepts is a
+// valid tenant key of hub.yaml.
+func TestNewSchemaNamesAreHubKeys(t *testing.T) {
+	hubYAML := func(key string) string {
+		return "public_url: http://127.0.0.1:8000/\ndata_dir: x\ncrypt_keys: [\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"]\ntenants:\n  - key: \"" + key +
+			"\"\n    client_id: a\n    client_secret: b\n    authorize_url: http://127.0.0.1:1/o/authorize/\n    token_url: http://127.0.0.1:1/o/token/\n" +
+			"    userinfo_url: http://127.0.0.1:1/api/userinfo/\n    api_url: http://127.0.0.1:1/t/x\n    allow_all: true\n"
+	}
+	names := []string{"bunny", "bon", "b", "a1", "north_east", "x" + strings.Repeat("y", 39), "x" + strings.Repeat("y", 40),
+		"North", "1bunny", "_bunny", "bun-ny", "bun ny", "pg_x", "public", "information_schema",
+		"api", "static", "login", "logout", "home", "spawn", "spawn-pending", "stop", "token", "admin", "health", "metrics", "user", "hub", "t", "o"}
+	for _, name := range names {
+		if ohtkdb.CheckNewSchemaName(name) != nil {
+			continue
+		}
+		p := filepath.Join(t.TempDir(), "hub.yaml")
+		os.WriteFile(p, []byte(hubYAML(name)), 0o600)
+		if _, err := config.Load(p); err != nil {
+			t.Errorf("schema %q is accepted but is no hub tenant key: %v", name, err)
+		}
 	}
 }

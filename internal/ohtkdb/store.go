@@ -167,12 +167,16 @@ func (s *Store) CreateTenant(ctx context.Context, schema, name string, domains [
 		return Tenant{}, err
 	}
 	defer tx.Rollback()
-	var exists int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tenants_client WHERE schema_name = $1`, schema).Scan(&exists); err != nil {
-		return Tenant{}, err
-	}
-	if exists > 0 {
+	// Names differing only in case would be one hub tenant key and one file name.
+	var existing string
+	err = tx.QueryRowContext(ctx, `SELECT schema_name FROM tenants_client WHERE lower(schema_name) = lower($1) LIMIT 1`, schema).Scan(&existing)
+	switch {
+	case err == nil && existing == schema:
 		return Tenant{}, fmt.Errorf("tenant %q: %w", schema, ErrAlreadyExists)
+	case err == nil:
+		return Tenant{}, fmt.Errorf("tenant %q: %w: tenant %q differs only in case", schema, ErrAlreadyExists, existing)
+	case !errors.Is(err, sql.ErrNoRows):
+		return Tenant{}, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO tenants_client (schema_name, name, created_at, updated_at) VALUES ($1, $2, $3, $4)`, schema, name, now, now)
 	if err != nil {

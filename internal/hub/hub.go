@@ -204,7 +204,10 @@ func (h *Hub) prepare(ctx context.Context, name string) (spawner.Spec, error) {
 	}
 	tok, tenant, err := h.login.TenantToken(ctx, u)
 	if err != nil {
-		return spawner.Spec{}, fmt.Errorf("no valid credentials for your tenant; sign in again (%v)", err)
+		// The reason (a refresh refused, a key that no longer decrypts) is for the log, not
+		// for the user, who can only sign in again.
+		h.log.Warn("no tenant token for spawn", "user", name, "err", err)
+		return spawner.Spec{}, errors.New("no valid credentials for your tenant; sign in again")
 	}
 	h.store.DeleteTokens(ctx, name, store.TokenServer, "")
 	apiToken, err := h.store.CreateToken(ctx, store.Token{User: name, Kind: store.TokenServer, ClientID: hubapi.ClientID(name), Note: "server"}, 0)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -68,4 +69,37 @@ func (c *crypter) open(sealed, context string) (string, error) {
 		}
 	}
 	return "", ErrDecrypt
+}
+
+// ErrWrongKey is returned by Open when the database holds encrypted secrets and none of them
+// decrypts with the configured keys: the keys are not the ones the data was encrypted with.
+var ErrWrongKey = errors.New("the configured crypt key is not the one the hub's stored tenant tokens were encrypted with; " +
+	"add that old key to crypt_keys (after the new one, or to OHTKHUB_CRYPT_KEY separated by \";\") and start again")
+
+// checkKeys samples the stored tenant tokens and fails with ErrWrongKey when there are some
+// and none decrypts, so a wrong key stops the hub at start instead of failing every spawn.
+func (s *Store) checkKeys(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT user_name, access_token FROM hub_tenant_tokens ORDER BY updated_at DESC LIMIT 50`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var user, sealed string
+		if err := rows.Scan(&user, &sealed); err != nil {
+			return err
+		}
+		if _, err := s.crypt.open(sealed, "tenant-token:access:"+user); err == nil {
+			return nil
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n > 0 {
+		return ErrWrongKey
+	}
+	return nil
 }

@@ -79,7 +79,15 @@ func Open(ctx context.Context, dir string, keys [][]byte) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
 	}
-	return &Store{db: db, crypt: c, now: time.Now}, nil
+	st := &Store{db: db, crypt: c, now: time.Now}
+	if err := st.checkKeys(ctx); err != nil {
+		db.Close()
+		if errors.Is(err, ErrWrongKey) {
+			return nil, fmt.Errorf("store: %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("store: check the crypt keys against %s: %w", path, err)
+	}
+	return st, nil
 }
 
 // privateFile creates path with mode 0600 if it is missing, or takes group and other access

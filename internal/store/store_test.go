@@ -79,12 +79,24 @@ func TestTenantTokenEncryptedAndSwapped(t *testing.T) {
 	s.Close()
 
 	// Key rotation: a new first key still reads what the old one wrote; without the old key
-	// the secret cannot be read.
+	// nothing stored decrypts and the store does not open.
 	rotated := open(t, dir, key(2), key(1))
 	if got, err := rotated.GetTenantToken(ctx, "bunny_alice"); err != nil || got.AccessToken != "acc-2" {
 		t.Fatalf("after rotation: %+v %v", got, err)
 	}
+	withUser(t, rotated, "bunny_bob")
+	if err := rotated.PutTenantToken(ctx, "bunny_bob", TenantToken{AccessToken: "bob", TokenType: "Bearer"}); err != nil {
+		t.Fatal(err)
+	}
 	rotated.Close()
+	if s, err := Open(ctx, dir, [][]byte{key(3)}); !errors.Is(err, ErrWrongKey) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("open with a key that decrypts nothing: %v", err)
+	}
+	// The old key dropped while some tokens still need it: the store opens (bob's token
+	// decrypts), alice's cannot be read.
 	lost := open(t, dir, key(2))
 	if _, err := lost.GetTenantToken(ctx, "bunny_alice"); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("without the old key: %v", err)

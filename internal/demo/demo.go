@@ -127,7 +127,12 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+	// Users' servers (under their own uids when the hub runs as root) pass through to
+	// hub/users/<user> and hub/python; nothing else here is theirs to read or list.
+	if err := os.MkdirAll(dataDir, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dataDir, 0o711); err != nil {
 		return nil, err
 	}
 	sec, err := loadSecrets(filepath.Join(dataDir, "demo-secrets.json"))
@@ -210,7 +215,7 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 	go d.hubSrv.Serve(d.hubLn)
 
 	body, _ := json.MarshalIndent(d.Info, "", "  ")
-	if err := os.WriteFile(d.infoPath, append(body, '\n'), 0o600); err != nil {
+	if err := writePrivate(d.infoPath, append(body, '\n')); err != nil {
 		d.Close(ctx)
 		return nil, err
 	}
@@ -265,8 +270,20 @@ func (d *Demo) prepareTenant(ctx context.Context, spec tenantSpec, apiURL, hubUR
 	return ti, nil
 }
 
+// writePrivate writes a file only the hub's user may read, also when an older one was not.
+func writePrivate(path string, body []byte) error {
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
+}
+
+// writeSkel writes the starter files the hub copies into new users' directories.
 func writeSkel(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return err
 	}
 	return fs.WalkDir(skel, "skel", func(path string, e fs.DirEntry, err error) error {
@@ -288,7 +305,7 @@ func loadSecrets(path string) (secrets, error) {
 		if err := json.Unmarshal(body, &s); err != nil {
 			return s, fmt.Errorf("%s: %w", path, err)
 		}
-		return s, nil
+		return s, os.Chmod(path, 0o600)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return s, err
@@ -298,7 +315,7 @@ func loadSecrets(path string) (secrets, error) {
 	rand.Read(key)
 	s.CryptKey = base64.StdEncoding.EncodeToString(key)
 	body, _ = json.MarshalIndent(s, "", "  ")
-	return s, os.WriteFile(path, body, 0o600)
+	return s, writePrivate(path, body)
 }
 
 // PrintWelcome writes the URLs and the logins.

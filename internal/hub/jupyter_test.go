@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -389,4 +394,113 @@ func spawnPrefixed(t testing.TB, b *browser, h *testHub, name, escaped string) {
 		}
 	}
 	t.Fatalf("progress stream ended without ready: %v", sc.Err())
+}
+
+// TestIntegrationJupyterIsolation: as root, the real servers of bunny_alice and bon_alice (the
+// same username in two tenants) run under uids of their own; code in bunny_alice's kernel
+// cannot read bon_alice's environment (her hub API and tenant tokens), list her directory,
+// read the hub's database or list the data directory, while bunny_alice saves notebooks in
+// her own directory through the server and her starter files are hers.
+func TestIntegrationJupyterIsolation(t *testing.T) {
+	requireJupyter(t)
+	if os.Geteuid() != 0 {
+		t.Skip("isolating users' servers needs the hub to run as root")
+	}
+	ln := listen(t)
+	host := "http://" + ln.Addr().String()
+	bunnyPeer := djangopeer.Start(t, djangopeer.Options{RedirectURI: host + "/hub/bunny/oauth_callback", SkipAuthorization: true, TenantName: "Bunny Province"})
+	bonPeer := djangopeer.Start(t, djangopeer.Options{RedirectURI: host + "/hub/bon/oauth_callback", SkipAuthorization: true, TenantName: "Bon District"})
+	skel := t.TempDir()
+	os.WriteFile(filepath.Join(skel, "starter.ipynb"), []byte(`{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}`), 0o644)
+	cfg := config.Hub{Tenants: []config.Tenant{peerTenant("bunny", bunnyPeer), peerTenant("bon", bonPeer)}}
+	cfg.Spawner.Local.SkeletonDir = skel
+	h := startHub(t, ln, "/", cfg)
+
+	alice := newBrowser(t)
+	loginDjango(t, alice, h, "bunny", bunnyPeer, "alice")
+	spawn(t, alice, h, "bunny_alice")
+	bon := newBrowser(t)
+	loginDjango(t, bon, h, "bon", bonPeer, "alice")
+	spawn(t, bon, h, "bon_alice")
+	if resp, page, at := alice.follow(h.URL + "user/bunny_alice/"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(at, h.URL+"user/bunny_alice/tree") {
+		t.Fatalf("opening the server: %s at %s\n%.500s", resp.Status, at, page)
+	}
+
+	ua, err := h.Hub.store.User(t.Context(), "bunny_alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, err := h.Hub.store.User(t.Context(), "bon_alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := h.Hub.cfg.Spawner.Local.UIDBase
+	uidA, uidB := base+ua.Number, base+ub.Number
+	if uidA == uidB {
+		t.Fatalf("both users have uid %d", uidA)
+	}
+	pidB := serverProcess(t, h, "bon_alice")
+	if st, err := os.Stat("/proc/" + strconv.Itoa(pidB)); err != nil || st.Sys().(*syscall.Stat_t).Uid != uint32(uidB) {
+		t.Fatalf("bon_alice's server %d: %v, want uid %d", pidB, err, uidB)
+	}
+	users := filepath.Join(h.Hub.cfg.DataDir, "users")
+	code := fmt.Sprintf(`import os
+def probe(p):
+    try:
+        os.listdir(p) if os.path.isdir(p) else open(p, 'rb').read()
+        return 'ok'
+    except OSError as e:
+        return type(e).__name__
+print(os.getuid(), os.getgid(), os.getgroups(), os.environ['HOME'] == os.getcwd() == %q, os.environ['USER'])
+for p in [%q, %q, %q, %q, %q, %q]:
+    print(probe(p))
+`, filepath.Join(users, ua.Slug),
+		"/proc/"+strconv.Itoa(pidB)+"/environ", filepath.Join(users, ub.Slug), filepath.Join(h.Hub.cfg.DataDir, "hub.db"),
+		h.Hub.cfg.DataDir, filepath.Join(h.Hub.cfg.DataDir, "logs", ub.Slug+".log"), filepath.Join(users, ua.Slug, "starter.ipynb"))
+	got := runCode(t, alice, h, "bunny_alice", code)
+	want := fmt.Sprintf("%d %d [] True %s\nPermissionError\nPermissionError\nPermissionError\nPermissionError\nPermissionError\nok\n", uidA, uidA, ua.Slug)
+	if got != want {
+		t.Errorf("bunny_alice's kernel printed\n%s\nwant\n%s", got, want)
+	}
+
+	// Saving a notebook through the server writes it into her directory as her.
+	prefix := h.URL + "user/bunny_alice/"
+	nb := `{"type": "notebook", "content": {"cells": [{"cell_type": "code", "source": "print('mine')", "metadata": {}, "outputs": [], "execution_count": null}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}`
+	req, _ := http.NewRequest(http.MethodPut, prefix+"api/contents/saved.ipynb", strings.NewReader(nb))
+	req.Header.Set("X-XSRFToken", alice.cookie(prefix, "_xsrf"))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, body := alice.do(req); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("save a notebook: %s %s", resp.Status, body)
+	}
+	for _, f := range []string{"saved.ipynb", "starter.ipynb"} {
+		fi, err := os.Stat(filepath.Join(users, ua.Slug, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uint32(uidA) || st.Gid != uint32(uidA) {
+			t.Errorf("%s owned by %d:%d, want %d", f, st.Uid, st.Gid, uidA)
+		}
+	}
+}
+
+// serverProcess finds the process of a user's server by the port it listens on.
+func serverProcess(t *testing.T, h *testHub, name string) int {
+	t.Helper()
+	target, ok := h.Hub.servers.Target(name)
+	if !ok {
+		t.Fatalf("%s has no running server", name)
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if strings.Contains(string(cmdline), "--port="+target.Port()+"\x00") || strings.HasSuffix(string(cmdline), "--port="+target.Port()) {
+			return pid
+		}
+	}
+	t.Fatalf("no process for %s at %s", name, target)
+	return 0
 }

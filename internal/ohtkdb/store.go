@@ -69,6 +69,12 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tenants"), 0o700); err != nil {
 		return nil, fmt.Errorf("ohtkdb: %w", err)
 	}
+	// The databases hold password hashes and tokens: only the api's user may enter.
+	for _, d := range []string{dir, filepath.Join(dir, "tenants")} {
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, fmt.Errorf("ohtkdb: %w", err)
+		}
+	}
 	db, err := openSQLite(ctx, filepath.Join(dir, "public.db"), "public")
 	if err != nil {
 		return nil, err
@@ -77,6 +83,15 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 }
 
 func openSQLite(ctx context.Context, path, set string) (*sql.DB, error) {
+	// SQLite gives the -wal and -shm files the mode of the database file.
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ohtkdb: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("ohtkdb: %w", err)
+	}
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

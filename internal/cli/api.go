@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/api"
+	"github.com/ohtkhub/ohtkhub/internal/datadir"
+	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 )
 
 func init() {
@@ -40,6 +42,15 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg, err := api.LoadConfig(*config)
 	if err != nil {
 		return err
+	}
+	// The SQLite databases are the api's own: a second api on them would serve the same
+	// tenants beside the first. On OHTK's PostgreSQL, replicas share the database by design.
+	if !ohtkdb.IsPostgresURL(cfg.Database) {
+		lock, err := datadir.Acquire(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
 	srv, err := api.New(ctx, cfg)
 	if err != nil {

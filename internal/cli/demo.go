@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
+	"github.com/ohtkhub/ohtkhub/internal/datadir"
 	"github.com/ohtkhub/ohtkhub/internal/demo"
 )
 
@@ -25,6 +27,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	reports := fs.Int("reports", 3000, "incident reports seeded per tenant on first start")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	// The demo's api and hub keep their data under api/ and hub/: lock those too, so that
+	// neither an api nor a hub started on them by hand runs beside the demo.
+	for _, dir := range []string{*dataDir, filepath.Join(*dataDir, "api"), filepath.Join(*dataDir, "hub")} {
+		lock, err := datadir.Acquire(dir)
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	d, err := demo.Start(ctx, demo.Options{DataDir: *dataDir, HubAddr: *hubAddr, APIAddr: *apiAddr, Reports: *reports, Logger: logger})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
+	"github.com/ohtkhub/ohtkhub/internal/datadir"
 	"github.com/ohtkhub/ohtkhub/internal/hub"
 )
 
@@ -28,6 +29,13 @@ func runHub(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// Before the hub adopts the running servers: a second hub on the same directory would
+	// take over (and reconcile away) the first one's.
+	lock, err := datadir.Acquire(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	h, err := hub.New(ctx, cfg, log)
 	if err != nil {

@@ -173,11 +173,18 @@ func Load(path string) (Hub, error) {
 	if err != nil {
 		return Hub{}, fmt.Errorf("config: %w", err)
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return Hub{}, yamlError(path, &root, err)
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return Hub{}, fmt.Errorf("%s: %w: the file is empty (or holds only comments)", path, ErrInvalid)
+	}
 	var h Hub
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&h); err != nil {
-		return Hub{}, fmt.Errorf("%s: %w: %s", path, ErrInvalid, strings.TrimPrefix(err.Error(), "yaml: "))
+		return Hub{}, yamlError(path, &root, err)
 	}
 	h.file = path
 	// Relative paths are taken relative to the file, as the api's are.
@@ -270,6 +277,18 @@ func (h *Hub) Validate() error {
 		}
 		if seen[t.Key] {
 			return bad(f("key"), "duplicate tenant key %q", t.Key)
+		}
+		for other := range seen {
+			a, b := other, t.Key
+			if len(b) < len(a) {
+				a, b = b, a
+			}
+			if strings.HasPrefix(b, a+"_") {
+				// Hub users are {key}_{username}: "a" + "b_c" and "a_b" + "c" would both be a_b_c.
+				rest := strings.TrimPrefix(b, a+"_")
+				return bad(f("key"), "tenant keys %q and %q clash: user %q of %q and user \"x\" of %q would both be the hub user %q; rename one of the keys",
+					other, t.Key, rest+"_x", a, b, b+"_x")
+			}
 		}
 		seen[t.Key] = true
 		if t.Label == "" {

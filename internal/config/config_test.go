@@ -65,7 +65,7 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestValidationNamesFileFieldProblem(t *testing.T) {
 	for _, tc := range []struct{ name, from, to, want string }{
-		{"unknown key", "listen:", "listn:", `line 2: field listn not found in type config.Hub`},
+		{"unknown key", "listen:", "listn:", `: listn (line 2): invalid configuration: unknown field`},
 		{"missing URL", "    token_url: https://bunny.example.org/o/token/\n", "", `tenants[0].token_url: invalid configuration: missing`},
 		{"bad URL", "api_url: https://bunny.example.org", "api_url: bunny.example.org", `tenants[0].api_url: invalid configuration: "bunny.example.org" is not an http(s) URL`},
 		{"bad secret", "client_secret: def", `client_secret: " def"`, `tenants[0].client_secret: invalid configuration: has leading or trailing white space`},

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var (
+	typeErrorPattern    = regexp.MustCompile("^line ([0-9]+): cannot unmarshal !!([a-z]+)(?: `(.*)`)? into (.+)$")
+	unknownFieldPattern = regexp.MustCompile(`^line ([0-9]+): field (\S+) not found in type \S+$`)
+)
+
+// kinds names what a Go type of the configuration takes, for error messages.
+var kinds = map[string]string{
+	"time.Duration": "a duration (such as 90s, 10m or 336h)",
+	"bool":          "true or false",
+	"int":           "a whole number",
+	"int64":         "a whole number",
+	"float64":       "a number",
+	"string":        "a string",
+	"[]string":      "a list of strings",
+}
+
+// yamlError turns a decoding error of file into one line naming the field, its line and the
+// problem. root is the file's parsed node tree, used to find the field at the line yaml names.
+func yamlError(file string, root *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return fmt.Errorf("%s: %w: %s", file, ErrInvalid, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	// The first problem is enough to fix; the others usually follow from it.
+	msg := te.Errors[0]
+	if m := unknownFieldPattern.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		field := m[2]
+		if p, ok := findKey(root, "", line, m[2]); ok {
+			field = p
+		}
+		return fmt.Errorf("%s: %s (line %d): %w: unknown field", file, field, line, ErrInvalid)
+	}
+	if m := typeErrorPattern.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		want, ok := kinds[m[4]]
+		if !ok {
+			switch {
+			case strings.HasPrefix(m[4], "[]"):
+				want = "a list"
+			case strings.HasPrefix(m[4], "map["), strings.HasPrefix(m[4], "config."):
+				want = "a mapping"
+			default:
+				want = m[4]
+			}
+		}
+		got := map[string]string{"seq": "a list", "map": "a mapping"}[m[2]]
+		if m[3] != "" {
+			got = strconv.Quote(m[3])
+		}
+		if got == "" {
+			got = "the value"
+		}
+		field := "?"
+		if p, ok := findValue(root, "", line); ok {
+			field = p
+		}
+		return fmt.Errorf("%s: %s (line %d): %w: %s is not %s", file, field, line, ErrInvalid, got, want)
+	}
+	return fmt.Errorf("%s: %w: %s", file, ErrInvalid, msg)
+}
+
+// findValue returns the path (session_max_age, tenants[0].pkce) of the first value on line.
+func findValue(n *yaml.Node, path string, line int) (string, bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p, ok := findValue(c, path, line); ok {
+				return p, true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if v.Line == line {
+				return p, true
+			}
+			if q, ok := findValue(v, p, line); ok {
+				return q, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if v.Line == line && v.Kind == yaml.ScalarNode {
+				return p, true
+			}
+			if q, ok := findValue(v, p, line); ok {
+				return q, true
+			}
+		}
+	}
+	return "", false
+}
+
+// findKey returns the path of the mapping key name on line.
+func findKey(n *yaml.Node, path string, line int, name string) (string, bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p, ok := findKey(c, path, line, name); ok {
+				return p, true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Line == line && k.Value == name {
+				return join(path, k.Value), true
+			}
+			if q, ok := findKey(v, join(path, k.Value), line, name); ok {
+				return q, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			if q, ok := findKey(v, fmt.Sprintf("%s[%d]", path, i), line, name); ok {
+				return q, true
+			}
+		}
+	}
+	return "", false
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}

@@ -437,4 +437,23 @@ func TestIsolateOff(t *testing.T) {
 	if root := os.Geteuid() == 0; strings.Contains(string(cmdline), "--allow-root") != root {
 		t.Errorf("cmdline %q as uid %d", cmdline, os.Geteuid())
 	}
+	// The hub says once, at start, that its servers are not isolated.
+	var logs strings.Builder
+	if _, err := local.New(config.LocalSpawner{Command: []string{"/usr/bin/python3"}, Isolate: config.IsolateOff}, nil, t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "level=WARN") || !strings.Contains(got, "the local spawner does not isolate users from each other") {
+		t.Errorf("log at start: %q", got)
+	}
+}
+
+// TestIsolateOnNeedsRoot: isolate on refuses to start a hub that cannot switch uids.
+func TestIsolateOnNeedsRoot(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("as root isolation is possible")
+	}
+	_, err := local.New(config.LocalSpawner{Command: []string{"/usr/bin/python3"}, Isolate: config.IsolateOn}, nil, t.TempDir(), slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "isolate is on, but the hub does not run as root") {
+		t.Fatalf("error %v", err)
+	}
 }

@@ -252,12 +252,16 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatalf("explicit: %+v", cfg)
 	}
 	for body, msg := range map[string]string{
-		"data_dir: d\nprovider:\n  enabld: true\n":              p + ": line 3: field enabld not found in type api.ProviderConfig",
+		"data_dir: d\nprovider:\n  enabld: true\n":              p + ": provider.enabld (line 3): invalid configuration: unknown field",
 		"listen: nope\ndata_dir: d\n":                           p + `: listen: "nope" is not host:port`,
 		"listen: ':1'\n":                                        p + ": data_dir: required",
 		"data_dir: d\npublic_url: ftp://x\n":                    p + `: public_url: "ftp://x" is not an absolute http(s) URL`,
 		"data_dir: d\nprovider:\n  access_token_lifetime: 5s\n": p + ": provider.access_token_lifetime: 5s is shorter than one minute",
-		"data_dir: d\nprovider:\n  access_token_lifetime: x\n":  p + ": line 3: cannot unmarshal !!str `x` into time.Duration",
+		"data_dir: d\nprovider:\n  access_token_lifetime: x\n":  p + `: provider.access_token_lifetime (line 3): invalid configuration: "x" is not a duration (such as 90s, 10m or 336h)`,
+		"data_dir: d\nprovider: true\n":                         p + `: provider (line 2): invalid configuration: "true" is not a mapping`,
+		"data_dir: d\nexport:\n  basic_passwords: maybe\n":      p + `: export.basic_passwords (line 3): invalid configuration: "maybe" is not true or false`,
+		"":             p + ": invalid configuration: the file is empty (or holds only comments)",
+		"# api.yaml\n": p + ": invalid configuration: the file is empty (or holds only comments)",
 	} {
 		_, err := LoadConfig(write(body))
 		if err == nil || err.Error() != msg {

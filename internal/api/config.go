@@ -1,19 +1,15 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/ohtkhub/ohtkhub/internal/config"
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 )
 
@@ -61,19 +57,17 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfig reads a YAML configuration. Unknown keys are errors; every error names the
-// file and the field.
+// LoadConfig reads a YAML configuration. Unknown keys and an empty file are errors; every
+// error is one line naming the file and the field (with its line for YAML errors), as the
+// hub's configuration's.
 func LoadConfig(path string) (Config, error) {
 	body, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, err
 	}
 	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(body))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		// yaml lists several errors on several lines; commands print errors as one line.
-		return Config{}, fmt.Errorf("%s: %s", path, strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:", "")), " "))
+	if err := config.DecodeYAML(path, body, &cfg); err != nil {
+		return Config{}, err
 	}
 	if cfg.DataDir != "" && !filepath.IsAbs(cfg.DataDir) {
 		cfg.DataDir = filepath.Join(filepath.Dir(path), cfg.DataDir)

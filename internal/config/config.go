@@ -2,7 +2,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -16,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
 
 // Hub is the whole hub configuration.
@@ -173,18 +170,9 @@ func Load(path string) (Hub, error) {
 	if err != nil {
 		return Hub{}, fmt.Errorf("config: %w", err)
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(b, &root); err != nil {
-		return Hub{}, yamlError(path, &root, err)
-	}
-	if root.Kind == 0 || len(root.Content) == 0 {
-		return Hub{}, fmt.Errorf("%s: %w: the file is empty (or holds only comments)", path, ErrInvalid)
-	}
 	var h Hub
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&h); err != nil {
-		return Hub{}, yamlError(path, &root, err)
+	if err := DecodeYAML(path, b, &h); err != nil {
+		return Hub{}, err
 	}
 	h.file = path
 	// Relative paths are taken relative to the file, as the api's are.

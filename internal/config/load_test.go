@@ -18,6 +18,8 @@ func TestLoadErrorsAreOneLine(t *testing.T) {
 			`: listen (line 2): invalid configuration: a list is not a string`},
 		{"integer", strings.Replace(validYAML, "tenants:\n", "callback_rate: lots\ntenants:\n", 1),
 			`: callback_rate (line 5): invalid configuration: "lots" is not a whole number`},
+		{"first field of a mapping", strings.Replace(validYAML, "spawner:\n", "spawner:\n  start_timeout: soon\n", 1),
+			`: spawner.start_timeout (line 18): invalid configuration: "soon" is not a duration (such as 90s, 10m or 336h)`},
 		{"unknown nested field", strings.Replace(validYAML, "    label: Bunny Province", "    lable: Bunny Province", 1),
 			`: tenants[0].lable (line 7): invalid configuration: unknown field`},
 		{"empty", "", `: invalid configuration: the file is empty (or holds only comments)`},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"regexp"
@@ -24,6 +25,26 @@ var kinds = map[string]string{
 	"float64":       "a number",
 	"string":        "a string",
 	"[]string":      "a list of strings",
+}
+
+// DecodeYAML decodes body, the contents of file, into v, which may hold defaults already.
+// Unknown fields are errors. Every error is one line naming file, the field with its line and
+// the problem, and wraps ErrInvalid; a file that is empty or holds only comments is an error.
+// The hub's and the api's configuration files are read with it.
+func DecodeYAML(file string, body []byte, v any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(body, &root); err != nil {
+		return yamlError(file, &root, err)
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return fmt.Errorf("%s: %w: the file is empty (or holds only comments)", file, ErrInvalid)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(body))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return yamlError(file, &root, err)
+	}
+	return nil
 }
 
 // yamlError turns a decoding error of file into one line naming the field, its line and the
@@ -50,7 +71,8 @@ func yamlError(file string, root *yaml.Node, err error) error {
 			switch {
 			case strings.HasPrefix(m[4], "[]"):
 				want = "a list"
-			case strings.HasPrefix(m[4], "map["), strings.HasPrefix(m[4], "config."):
+			case strings.HasPrefix(m[4], "map["), strings.Contains(m[4], "."):
+				// A struct of the configuration (config.Spawner, api.ProviderConfig).
 				want = "a mapping"
 			default:
 				want = m[4]
@@ -85,7 +107,9 @@ func findValue(n *yaml.Node, path string, line int) (string, bool) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
-			if v.Line == line {
+			// A block mapping starts on the line of its first key: that key, not the
+			// mapping, is the field on its line.
+			if k.Line == line || (v.Line == line && v.Kind != yaml.MappingNode) {
 				return p, true
 			}
 			if q, ok := findValue(v, p, line); ok {

@@ -148,16 +148,6 @@ func splitList(s string) []string {
 	return out
 }
 
-func adminUsage(fs *flag.FlagSet, stderr io.Writer, line, about string) {
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: "+line)
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, about)
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
-	}
-}
-
 func init() {
 	registerAdmin("tenant", "create tenants and their domains", map[string]verb{"create": {"create a tenant", tenantCreate}})
 	registerAdmin("authority", "create authorities (a DAG of parents)", map[string]verb{"create": {"create an authority", authorityCreate}})
@@ -168,13 +158,12 @@ func init() {
 }
 
 func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("tenant create", stderr)
+	fs := newFlags("tenant create", stderr, "ohtkhub tenant create --data-dir D --schema S --name N [--domain d1,d2]",
+		"Creates a tenant (tenants_client), its domains (tenants_domain) and its database.")
 	data := addDataFlags(fs)
 	schema := fs.String("schema", "", "schema name: the tenant's stable key, used in /t/{schema}/ and as the hub's tenant key (a-z, 0-9, _; starts with a letter)")
 	name := fs.String("name", "", "display name (free text)")
 	domains := fs.String("domain", "", "comma-separated domains the tenant answers on (first is primary)")
-	adminUsage(fs, stderr, "ohtkhub tenant create --data-dir D --schema S --name N [--domain d1,d2]",
-		"Creates a tenant (tenants_client), its domains (tenants_domain) and its database.")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -205,14 +194,13 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func authorityCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("authority create", stderr)
+	fs := newFlags("authority create", stderr, "ohtkhub authority create --tenant S --code C --name N [--parent CODE,...]",
+		"Creates an authority; each parent adds an edge of the authority DAG (accounts_authority_inherits).")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
 	code := fs.String("code", "", "authority code (unique, up to 20 characters)")
 	name := fs.String("name", "", "authority name")
 	parents := fs.String("parent", "", "comma-separated codes of parent authorities")
-	adminUsage(fs, stderr, "ohtkhub authority create --tenant S --code C --name N [--parent CODE,...]",
-		"Creates an authority; each parent adds an edge of the authority DAG (accounts_authority_inherits).")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -273,7 +261,8 @@ func authorityCreate(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func userCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("user create", stderr)
+	fs := newFlags("user create", stderr, "ohtkhub user create --tenant S --username U --password-stdin|--password P [--authority CODE --role ADM|OFC|REP] [--superuser]",
+		"Creates a user (accounts_user) with a Django pbkdf2_sha256 password hash; with --authority also\nits accounts_authorityuser row.")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
 	username := fs.String("username", "", "username (case-sensitive, any Unicode)")
@@ -286,8 +275,6 @@ func userCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	first := fs.String("first-name", "", "first name")
 	last := fs.String("last-name", "", "last name")
 	iterations := fs.Int("iterations", djangohash.DefaultIterations, "pbkdf2_sha256 iterations of the password hash")
-	adminUsage(fs, stderr, "ohtkhub user create --tenant S --username U --password-stdin|--password P [--authority CODE --role ADM|OFC|REP] [--superuser]",
-		"Creates a user (accounts_user) with a Django pbkdf2_sha256 password hash; with --authority also\nits accounts_authorityuser row.")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -367,7 +354,8 @@ func userCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func appCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("app create", stderr)
+	fs := newFlags("app create", stderr, "ohtkhub app create --tenant S --name N --redirect-uri URI [--public] [--skip-authorization] [--grant authorization-code]",
+		"Registers an OAuth2 application (oauth2_provider_application) and prints its client id and\nsecret. The secret is shown only this once; a Django hash of it is stored.")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
 	name := fs.String("name", "", "application name shown on the consent page")
@@ -375,8 +363,6 @@ func appCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	public := fs.Bool("public", false, "public client (no secret; use PKCE)")
 	skip := fs.Bool("skip-authorization", false, "skip the consent page")
 	grant := fs.String("grant", oauthserver.GrantAuthorizationCode, "grant type: authorization-code, password or client-credentials")
-	adminUsage(fs, stderr, "ohtkhub app create --tenant S --name N --redirect-uri URI [--public] [--skip-authorization] [--grant authorization-code]",
-		"Registers an OAuth2 application (oauth2_provider_application) and prints its client id and\nsecret. The secret is shown only this once; a Django hash of it is stored.")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -429,14 +415,13 @@ func newAPIKey() string {
 }
 
 func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("apikey create", stderr)
+	fs := newFlags("apikey create", stderr, "ohtkhub apikey create --tenant S --username U --name N [--expires 2160h]",
+		"Creates an Export API key for HTTP Basic (username:key) and prints it. The key is shown only\nthis once; its sha256 is stored.")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
 	username := fs.String("username", "", "user the key acts as")
 	name := fs.String("name", "", "what the key is for")
 	expires := fs.Duration("expires", 0, "lifetime of the key (e.g. 2160h); 0 means no expiry")
-	adminUsage(fs, stderr, "ohtkhub apikey create --tenant S --username U --name N [--expires 2160h]",
-		"Creates an Export API key for HTTP Basic (username:key) and prints it. The key is shown only\nthis once; its sha256 is stored.")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -480,7 +465,8 @@ func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("seed", stderr)
+	fs := newFlags("seed", stderr, "ohtkhub seed --data-dir D --tenant S [--reports N] [--password P|--password-stdin]",
+		"Fills a tenant with synthetic OHTK data: an authority tree with Thai names, users of every role,\nreport types using every form field type, incident and zero reports.")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
 	reports := fs.Int("reports", 3000, "incident reports to write")
@@ -489,8 +475,6 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	password := fs.String("password", "", "password of every seeded user (default: a random one, printed)")
 	passwordStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	iterations := fs.Int("iterations", djangohash.DefaultIterations, "pbkdf2_sha256 iterations of the password hashes")
-	adminUsage(fs, stderr, "ohtkhub seed --data-dir D --tenant S [--reports N] [--password P|--password-stdin]",
-		"Fills a tenant with synthetic OHTK data: an authority tree with Thai names, users of every role,\nreport types using every form field type, incident and zero reports.")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -24,18 +24,12 @@ func init() {
 }
 
 func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("api", stderr)
-	config := fs.String("config", "api.yaml", "configuration file (YAML)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ohtkhub api [--config api.yaml]")
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "Serves the tenants' Export API (/api/export/v1/), the built-in OAuth2 provider")
-		fmt.Fprintln(stderr, "(/accounts/login/, /o/…, /api/userinfo/), /health and /metrics until SIGINT or SIGTERM.")
-		fmt.Fprintln(stderr, "Configuration keys: listen, data_dir, public_url, provider.enabled,")
-		fmt.Fprintln(stderr, "provider.access_token_lifetime, export.basic_passwords.")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("api", stderr, "ohtkhub api [--config api.yaml]",
+		"Serves the tenants' Export API (/api/export/v1/), the built-in OAuth2 provider\n"+
+			"(/accounts/login/, /o/…, /api/userinfo/), /health and /metrics until SIGINT or SIGTERM.\n"+
+			"Configuration keys: listen, data_dir, database, public_url, provider.enabled,\n"+
+			"provider.access_token_lifetime, export.basic_passwords.")
+	config := fs.String("config", "api.yaml", "path of the api's configuration file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -79,23 +79,41 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Run 'ohtkhub <command> --help' for a command's flags.")
 }
 
-// newFlags returns a flag set whose errors are returned, not printed and exited on.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+// newFlags returns the flag set of the command name. Its --help prints the usage line, about
+// (what the command does, in sentences) and the flags; its errors are returned, not exited on.
+func newFlags(name string, stderr io.Writer, line, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ohtkhub "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: "+line)
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, about)
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "flags:")
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
-// parse parses args into fs and maps flag errors to errUsage.
+// parse parses args into fs. --help prints the usage and returns flag.ErrHelp; a bad flag or
+// argument prints one line and returns errUsage.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+	// The flag package prints the whole usage after a bad flag: print one line instead.
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return err
+	case err != nil:
+		fmt.Fprintf(out, "%s: %v (run '%s --help')\n", fs.Name(), err, fs.Name())
 		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+	case fs.NArg() > 0:
+		fmt.Fprintf(out, "%s: unexpected argument %q (run '%s --help')\n", fs.Name(), fs.Arg(0), fs.Name())
 		return errUsage
 	}
 	return nil

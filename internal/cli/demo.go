@@ -20,7 +20,10 @@ func init() {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
+	fs := newFlags("demo", stderr, "ohtkhub demo [--data-dir .data/demo] [--hub-addr A] [--api-addr A] [--reports N]",
+		"Starts the api (with the built-in OAuth2 provider) and the hub (local spawner) on 127.0.0.1\n"+
+			"with two seeded tenants, bunny and bon, prints the URL and the logins and writes them to\n"+
+			"<data-dir>/demo.json. Started again on the same --data-dir it keeps users, tokens and notebooks.")
 	dataDir := fs.String("data-dir", ".data/demo", "directory for databases, user directories and demo.json")
 	hubAddr := fs.String("hub-addr", "127.0.0.1:8000", "address the hub listens on")
 	apiAddr := fs.String("api-addr", "127.0.0.1:8001", "address the api listens on")

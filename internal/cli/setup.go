@@ -38,20 +38,19 @@ func init() {
 const defaultClientID = "ohtkhub"
 
 func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("setup", stderr)
-	data := addDataFlags(fs)
-	template := fs.String("hub-template", "", "hub configuration to start from; ${VAR} and ${VAR:-default} in its values come from the environment")
-	out := fs.String("hub-config", "", "hub configuration to write (kept secrets are read back from it)")
-	doSeed := fs.Bool("seed", true, "fill a tenant without users with synthetic data and print its logins")
-	reports := fs.Int("reports", 3000, "incident reports to seed per tenant")
-	iterations := fs.Int("iterations", djangohash.DefaultIterations, "pbkdf2_sha256 iterations of the seeded users' password hashes")
-	adminUsage(fs, stderr, "ohtkhub setup --config api.yaml --hub-template hub.yaml --hub-config out/hub.yaml [--reports N]",
+	fs := newFlags("setup", stderr, "ohtkhub setup --config api.yaml --hub-template hub.yaml --hub-config out/hub.yaml [--reports N]",
 		"For every tenant of the hub template: creates it in the api's data (schema = the tenant's key,\n"+
 			"name = its label) if missing, seeds it if it has no users, and registers the hub as its OAuth\n"+
 			"application (redirect URI <public_url>hub/<key>/oauth_callback, no consent page). Then writes\n"+
 			"the template to --hub-config with each tenant's client_secret and a crypt key filled in.\n"+
 			"Running it again keeps the secrets, the tenants and their users, and follows a changed\n"+
 			"public_url.")
+	data := addDataFlags(fs)
+	template := fs.String("hub-template", "", "hub configuration to start from; ${VAR} and ${VAR:-default} in its values come from the environment")
+	out := fs.String("hub-config", "", "hub configuration to write (kept secrets are read back from it)")
+	doSeed := fs.Bool("seed", true, "fill a tenant without users with synthetic data and print its logins")
+	reports := fs.Int("reports", 3000, "incident reports to seed per tenant")
+	iterations := fs.Int("iterations", djangohash.DefaultIterations, "pbkdf2_sha256 iterations of the seeded users' password hashes")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -27,10 +27,13 @@ type testAPI struct {
 
 const tenantNotFoundBody = `{"error":"tenant_not_found","error_description":"No tenant for this host or path."}`
 
-func newTestAPI(t *testing.T) *testAPI {
+func newTestAPI(t *testing.T, opts ...func(*Config)) *testAPI {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
+	for _, o := range opts {
+		o(&cfg)
+	}
 	srv, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -183,19 +186,69 @@ func TestPathTenantCookies(t *testing.T) {
 	}
 }
 
+// TestHealthAndMetrics: /health is open; /metrics on the api's address needs the Bearer token
+// of metrics.token_file, and is not served there without one.
 func TestHealthAndMetrics(t *testing.T) {
-	a := newTestAPI(t)
+	const token = "scrape-secret-0123456789"
+	tokenFile := filepath.Join(t.TempDir(), "metrics-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestAPI(t, func(c *Config) { c.Metrics.TokenFile = tokenFile })
 	expectResp(t, a.do("GET", "/health", "", nil), 200, `{"status":"ok"}`)
 	a.do("GET", "/t/alpha/api/userinfo/", "", nil)
-	r := a.do("GET", "/metrics", "", nil)
+	r := a.do("GET", "/metrics", "", nil, "Authorization", "Bearer "+token)
 	if r.status != 200 || !strings.Contains(r.body, `ohtkhub_api_requests_total{code="401",handler="oauth",method="get"} 1`) {
 		t.Fatalf("metrics: %d\n%s", r.status, r.body)
 	}
 	if !strings.Contains(r.header.Get("Content-Type"), "text/plain") {
 		t.Errorf("metrics content type %q", r.header.Get("Content-Type"))
 	}
+	for _, auth := range []string{"", "Bearer wrong", "Bearer " + token + "x", "Basic " + token, "token " + token} {
+		r := a.do("GET", "/metrics", "", nil, "Authorization", auth)
+		if r.status != 401 || r.header.Get("WWW-Authenticate") != `Bearer realm="metrics"` || strings.Contains(r.body, "ohtkhub_api") {
+			t.Errorf("Authorization %q: %d %q %s", auth, r.status, r.header.Get("WWW-Authenticate"), r.body)
+		}
+	}
 	expectResp(t, a.do("GET", "/api/servers/", "", nil), 200,
 		`{"tenants":[{"label":"Tenant Alpha","domain":"alpha.example.org","external":false},{"label":"Tenant Beta","domain":"beta.example.org","external":false}]}`)
+
+	closed := newTestAPI(t)
+	expectResp(t, closed.do("GET", "/health", "", nil), 200, `{"status":"ok"}`)
+	expectResp(t, closed.do("GET", "/metrics", "", nil, "Authorization", "Bearer "), 404, `{"error":"not_found","error_description":"No such resource."}`)
+	// The separate listener's handler serves them to anyone, and nothing else.
+	rec := httptest.NewRecorder()
+	closed.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `ohtkhub_api_requests_total{code="200",handler="health",method="get"} 1`) {
+		t.Fatalf("metrics listener: %d\n%s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	closed.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/t/alpha/api/export/v1/me", nil))
+	if rec.Code != 404 {
+		t.Fatalf("metrics listener serves %d for the export api", rec.Code)
+	}
+}
+
+func TestMetricsTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ body, want string }{
+		{"short\n", "metrics.token_file: " + filepath.Join(dir, "token") + " holds 5 characters; want a secret of at least 16"},
+		{"", "metrics.token_file: " + filepath.Join(dir, "token") + " holds 0 characters; want a secret of at least 16"},
+	} {
+		os.WriteFile(filepath.Join(dir, "token"), []byte(tc.body), 0o600)
+		cfg := DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.Metrics.TokenFile = filepath.Join(dir, "token")
+		if _, err := New(t.Context(), cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("%q: %v, want %s", tc.body, err, tc.want)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Metrics.TokenFile = filepath.Join(dir, "missing")
+	if _, err := New(t.Context(), cfg); err == nil || !strings.HasPrefix(err.Error(), "metrics.token_file: open ") {
+		t.Errorf("missing file: %v", err)
+	}
 }
 
 func TestExportMounted(t *testing.T) {
@@ -242,13 +295,13 @@ func TestLoadConfig(t *testing.T) {
 	if cfg != want || cfg.Listen != "127.0.0.1:8001" || !cfg.Provider.Enabled || cfg.Provider.AccessTokenLifetime != 10*time.Hour || !cfg.Export.BasicPasswords {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	p = write("listen: 0.0.0.0:9000\ndata_dir: /srv/ohtk\npublic_url: https://api.example.org\nprovider:\n  enabled: false\n  access_token_lifetime: 1h30m\nexport:\n  basic_passwords: false\n")
+	p = write("listen: 0.0.0.0:9000\ndata_dir: /srv/ohtk\npublic_url: https://api.example.org\nprovider:\n  enabled: false\n  access_token_lifetime: 1h30m\nexport:\n  basic_passwords: false\nmetrics:\n  listen: 127.0.0.1:9101\n  token_file: secrets/metrics\n")
 	cfg, err = LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "0.0.0.0:9000" || cfg.DataDir != "/srv/ohtk" || cfg.Provider.Enabled || cfg.Provider.AccessTokenLifetime != 90*time.Minute ||
-		cfg.Export.BasicPasswords || !cfg.secureCookies() {
+		cfg.Export.BasicPasswords || !cfg.secureCookies() || cfg.Metrics != (MetricsConfig{Listen: "127.0.0.1:9101", TokenFile: filepath.Join(dir, "secrets/metrics")}) {
 		t.Fatalf("explicit: %+v", cfg)
 	}
 	for body, msg := range map[string]string{
@@ -257,6 +310,8 @@ func TestLoadConfig(t *testing.T) {
 		"listen: ':1'\n":                                        p + ": data_dir: required",
 		"data_dir: d\npublic_url: ftp://x\n":                    p + `: public_url: "ftp://x" is not an absolute http(s) URL`,
 		"data_dir: d\nprovider:\n  access_token_lifetime: 5s\n": p + ": provider.access_token_lifetime: 5s is shorter than one minute",
+		"data_dir: d\nmetrics:\n  listen: 9101\n":               p + `: metrics.listen: "9101" is not host:port`,
+		"data_dir: d\nmetrics:\n  listen: 127.0.0.1:8001\n":     p + `: metrics.listen: "127.0.0.1:8001" is listen's address too; give it a port of its own`,
 		"data_dir: d\nprovider:\n  access_token_lifetime: x\n":  p + `: provider.access_token_lifetime (line 3): invalid configuration: "x" is not a duration (such as 90s, 10m or 336h)`,
 		"data_dir: d\nprovider: true\n":                         p + `: provider (line 2): invalid configuration: "true" is not a mapping`,
 		"data_dir: d\nexport:\n  basic_passwords: maybe\n":      p + `: export.basic_passwords (line 3): invalid configuration: "maybe" is not true or false`,

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
@@ -30,6 +31,21 @@ type Config struct {
 	PublicURL string         `yaml:"public_url"`
 	Provider  ProviderConfig `yaml:"provider"`
 	Export    ExportConfig   `yaml:"export"`
+	Metrics   MetricsConfig  `yaml:"metrics"`
+}
+
+// MetricsConfig says who may read the Prometheus metrics. With neither field set they are not
+// served: /metrics answers 404.
+type MetricsConfig struct {
+	// Listen is a separate host:port serving /metrics to anyone who reaches it, as Dex's
+	// telemetry address and oauth2-proxy's metrics address: bind it where only the scraper
+	// connects (127.0.0.1:9101, a private network). Default: none.
+	Listen string `yaml:"listen"`
+	// TokenFile holds a secret (surrounding whitespace ignored) that opens /metrics on the
+	// api's own address to requests with "Authorization: Bearer <secret>", what Prometheus
+	// sends with authorization: {credentials_file: …}. A relative path is taken relative to
+	// the configuration file; the file is read at start.
+	TokenFile string `yaml:"token_file"`
 }
 
 // ProviderConfig configures the built-in OAuth2 provider.
@@ -69,8 +85,10 @@ func LoadConfig(path string) (Config, error) {
 	if err := config.DecodeYAML(path, body, &cfg); err != nil {
 		return Config{}, err
 	}
-	if cfg.DataDir != "" && !filepath.IsAbs(cfg.DataDir) {
-		cfg.DataDir = filepath.Join(filepath.Dir(path), cfg.DataDir)
+	for _, p := range []*string{&cfg.DataDir, &cfg.Metrics.TokenFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(filepath.Dir(path), *p)
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
@@ -98,10 +116,34 @@ func (c Config) Validate() error {
 			return fmt.Errorf("public_url: %q is not an absolute http(s) URL", c.PublicURL)
 		}
 	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics.listen: %q is not host:port", c.Metrics.Listen)
+		}
+		if _, port, _ := net.SplitHostPort(c.Listen); c.Metrics.Listen == c.Listen && port != "0" {
+			return fmt.Errorf("metrics.listen: %q is listen's address too; give it a port of its own", c.Metrics.Listen)
+		}
+	}
 	if c.Provider.AccessTokenLifetime < time.Minute {
 		return fmt.Errorf("provider.access_token_lifetime: %s is shorter than one minute", c.Provider.AccessTokenLifetime)
 	}
 	return nil
+}
+
+// metricsToken reads the secret of Metrics.TokenFile, or returns "" when there is none.
+func (c Config) metricsToken() (string, error) {
+	if c.Metrics.TokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.Metrics.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("metrics.token_file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if len(token) < 16 {
+		return "", fmt.Errorf("metrics.token_file: %s holds %d characters; want a secret of at least 16", c.Metrics.TokenFile, len(token))
+	}
+	return token, nil
 }
 
 // secureCookies reports whether public_url promises https.

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -44,4 +47,27 @@ func (m *metrics) instrument(name string, h http.Handler) http.Handler {
 // handler serves the registry in the Prometheus text format.
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// metricsBearer lets through to h only the requests that carry s.metricsToken as a Bearer
+// token. Without a token the metrics are not served on this address: they are either on
+// metrics.listen or nowhere.
+func (s *Server) metricsBearer(h http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(s.metricsToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.metricsToken == "" {
+			notFound(w, r)
+			return
+		}
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		// Hashes of equal length, so that the comparison's time says nothing about the
+		// secret's length either.
+		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			writeError(w, http.StatusUnauthorized, "invalid_token", "The metrics need the Bearer token of metrics.token_file.")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

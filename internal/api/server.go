@@ -28,7 +28,9 @@ type Server struct {
 	oauth   *oauthserver.Server
 	export  http.Handler
 	metrics *metrics
-	handler http.Handler
+	// metricsToken opens /metrics on the api's address; "" keeps it closed there.
+	metricsToken string
+	handler      http.Handler
 }
 
 // New opens the store (cfg.Database, else the SQLite databases under cfg.DataDir, applying
@@ -42,6 +44,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, store: store, log: slog.Default(), metrics: newMetrics()}
+	if s.metricsToken, err = cfg.metricsToken(); err != nil {
+		store.Close()
+		return nil, err
+	}
 	key, err := secretKey(cfg.DataDir)
 	if err != nil {
 		store.Close()
@@ -77,6 +83,14 @@ func OpenStore(ctx context.Context, cfg Config) (*ohtkdb.Store, error) {
 // Handler serves every request of the api.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// MetricsHandler serves /metrics to every request, for the separate listener of
+// Config.Metrics.Listen.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	return securityHeaders(mux)
+}
+
 // Store returns the databases the server reads.
 func (s *Server) Store() *ohtkdb.Store { return s.store }
 
@@ -100,7 +114,7 @@ func (s *Server) routes() http.Handler {
 
 	root := http.NewServeMux()
 	root.Handle("GET /health", s.metrics.instrument("health", http.HandlerFunc(s.health)))
-	root.Handle("GET /metrics", s.metrics.handler())
+	root.Handle("GET /metrics", s.metricsBearer(s.metrics.handler()))
 	tenanted := s.tenancy(tenantMux)
 	root.Handle("/", tenanted)
 	return securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -28,7 +28,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"Serves the tenants' Export API (/api/export/v1/), the built-in OAuth2 provider\n"+
 			"(/accounts/login/, /o/…, /api/userinfo/), /health and /metrics until SIGINT or SIGTERM.\n"+
 			"Configuration keys: listen, data_dir, database, public_url, provider.enabled,\n"+
-			"provider.access_token_lifetime, export.basic_passwords.")
+			"provider.access_token_lifetime, export.basic_passwords, metrics.listen, metrics.token_file.")
 	config := fs.String("config", "api.yaml", "path of the api's configuration file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -55,12 +55,33 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, ln, srv.Handler(), stdout)
+	if cfg.Metrics.Listen == "" {
+		fmt.Fprintf(stdout, "ohtkhub api listening on http://%s\n", ln.Addr())
+		return serveHTTP(ctx, ln, srv.Handler())
+	}
+	mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("metrics.listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "ohtkhub api listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "ohtkhub api metrics on http://%s/metrics\n", mln.Addr())
+	// Either server stopping stops the other.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		defer cancel()
+		errc <- serveHTTP(ctx, mln, srv.MetricsHandler())
+	}()
+	err = serveHTTP(ctx, ln, srv.Handler())
+	cancel()
+	return errors.Join(err, <-errc)
 }
 
 // serveHTTP serves h on ln until ctx is done, then lets running requests finish for up to
 // 30 seconds. There is no WriteTimeout: export downloads stream for as long as they need.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stdout io.Writer) error {
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -68,7 +89,6 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stdout io.W
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "ohtkhub api listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -316,25 +315,6 @@ func loadSecrets(path string) (secrets, error) {
 	s.CryptKey = base64.StdEncoding.EncodeToString(key)
 	body, _ = json.MarshalIndent(s, "", "  ")
 	return s, writePrivate(path, body)
-}
-
-// PrintWelcome writes the URLs and the logins.
-func (d *Demo) PrintWelcome(w io.Writer) {
-	fmt.Fprintf(w, "\nohtkhub demo is running.\n\n  Hub (open this):  %s\n  Export API:       %s\n\n", d.Info.HubURL, d.Info.APIURL)
-	for _, t := range d.Info.Tenants {
-		fmt.Fprintf(w, "  Tenant %q (%s), API %s\n", t.Label, t.Key, t.APIURL)
-		for _, u := range t.Users {
-			role := u.Role
-			if u.IsSuperuser {
-				role = "superuser"
-			}
-			if role == "" {
-				role = "-"
-			}
-			fmt.Fprintf(w, "    %-22s password %-10s %-9s %s\n", u.Username, u.Password, role, u.AuthorityCode)
-		}
-	}
-	fmt.Fprintf(w, "\nLogins and URLs are also in %s. Press Ctrl-C to stop.\n", d.infoPath)
 }
 
 func (d *Demo) closeListeners() {

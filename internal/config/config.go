@@ -1,4 +1,5 @@
-// Package config loads and validates the hub's configuration file (hub.yaml).
+// Package config loads and validates the hub's configuration file (hub.yaml), and decodes
+// YAML configuration files (hub.yaml, api.yaml) with errors of one line naming the field.
 package config
 
 import (

@@ -529,12 +529,17 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if generated {
 		fmt.Fprintf(stdout, "  (every seeded user's password: %s)\n", *password)
 	}
+	printLogins(stdout, users)
+	return nil
+}
+
+// printLogins lists seeded users, a line each: username, role (and superuser), authority code.
+func printLogins(w io.Writer, users []seed.User) {
 	for _, u := range users {
 		role := u.Role
 		if u.IsSuperuser {
 			role = strings.TrimSpace(role + " superuser")
 		}
-		fmt.Fprintf(stdout, "  %-16s %-18s %s\n", u.Username, role, u.AuthorityCode)
+		fmt.Fprintf(w, "  %-16s %-18s %s\n", u.Username, role, u.AuthorityCode)
 	}
-	return nil
 }

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
 	"github.com/ohtkhub/ohtkhub/internal/djangohash"
@@ -168,23 +165,9 @@ func TestUserPasswordStdin(t *testing.T) {
 }
 
 func TestAPICommandServesAndStops(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "api.yaml")
-	os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\ndata_dir: data\n"), 0o600)
-	ctx, cancel := context.WithCancel(t.Context())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- runAPI(ctx, []string{"--config", cfg}, pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.TrimSpace(strings.TrimPrefix(line, "ohtkhub api listening on "))
-	resp, err := http.Get(base + "/health")
+	a := startAPICommand(t, "listen: 127.0.0.1:0\ndata_dir: data\n", 1)
+	dir := a.dir
+	resp, err := http.Get(a.base(t) + "/health")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,15 +176,7 @@ func TestAPICommandServesAndStops(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != `{"status":"ok"}` {
 		t.Fatalf("health: %d %s", resp.StatusCode, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("api returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("api did not stop")
-	}
+	a.stop(t)
 	if _, err := os.Stat(filepath.Join(dir, "data", "public.db")); err != nil {
 		t.Fatalf("data_dir relative to the config file: %v", err)
 	}

@@ -1,16 +1,12 @@
 package cli
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/datadir"
 )
@@ -19,22 +15,8 @@ import (
 // directory: the second stops with one line naming the directory and the first one's pid,
 // and the first goes on serving.
 func TestAPISecondStartOnDataDirFails(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "api.yaml")
-	os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\ndata_dir: data\n"), 0o600)
-	ctx, cancel := context.WithCancel(t.Context())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- runAPI(ctx, []string{"--config", cfg}, pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.TrimSpace(strings.TrimPrefix(line, "ohtkhub api listening on "))
+	a := startAPICommand(t, "listen: 127.0.0.1:0\ndata_dir: data\n", 1)
+	dir, cfg, base := a.dir, a.cfg, a.base(t)
 
 	code, _, errOut := run(t, "api", "--config", cfg)
 	want := fmt.Sprintf("ohtkhub api: %s is in use by another ohtkhub (pid %d)\n", filepath.Join(dir, "data"), os.Getpid())
@@ -53,15 +35,7 @@ func TestAPISecondStartOnDataDirFails(t *testing.T) {
 	// Admin commands keep working beside the running api: SQLite shares the databases.
 	mustRun(t, "tenant", "create", "--config", cfg, "--schema", "bunny", "--name", "Bunny")
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("api returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("api did not stop")
-	}
+	a.stop(t)
 	// Stopped, it leaves the directory free.
 	l, err := datadir.Acquire(filepath.Join(dir, "data"))
 	if err != nil {

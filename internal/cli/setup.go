@@ -315,12 +315,6 @@ func seedIfEmpty(ctx context.Context, db *sql.DB, ten ohtkdb.Tenant, reports, it
 		return err
 	}
 	fmt.Fprintf(stdout, "seeded tenant %s: %d incident reports; every seeded user's password: %s\n", ten.SchemaName, reports, password)
-	for _, u := range users {
-		role := u.Role
-		if u.IsSuperuser {
-			role = strings.TrimSpace(role + " superuser")
-		}
-		fmt.Fprintf(stdout, "  %-16s %-18s %s\n", u.Username, role, u.AuthorityCode)
-	}
+	printLogins(stdout, users)
 	return nil
 }

@@ -219,3 +219,15 @@ func StopShared() error {
 	}
 	return shared.Stop()
 }
+
+// CreateDatabase creates the empty database name, owned by Superuser, and returns its URL.
+// drop removes it again, closing whatever connections are still open to it.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (url string, drop func() error, err error) {
+	if err := c.exec(ctx, "postgres", `CREATE DATABASE `+ident(name)); err != nil {
+		return "", nil, fmt.Errorf("pgtest: create database %s: %w", name, err)
+	}
+	drop = func() error {
+		return c.exec(context.Background(), "postgres", `DROP DATABASE IF EXISTS `+ident(name)+` WITH (FORCE)`)
+	}
+	return c.URL(name, Superuser), drop, nil
+}

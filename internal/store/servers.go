@@ -15,19 +15,10 @@ type ServerRecord struct {
 
 // SaveServer records a user's running server, replacing an earlier record.
 func (s *Store) SaveServer(ctx context.Context, r ServerRecord) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM hub_servers WHERE user_name = $1`, r.User); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO hub_servers (user_name, handle_id, url, started_at) VALUES ($1, $2, $3, $4)`,
-		r.User, r.HandleID, r.URL, formatTime(r.Started)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err := s.db.ExecContext(ctx, `INSERT INTO hub_servers (user_name, handle_id, url, started_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (user_name) DO UPDATE SET handle_id = excluded.handle_id, url = excluded.url, started_at = excluded.started_at`,
+		r.User, r.HandleID, r.URL, formatTime(r.Started))
+	return err
 }
 
 // DeleteServer forgets a user's server.

@@ -1,10 +1,14 @@
 // Package store keeps the hub's state: users, sessions, API tokens, OAuth codes for
 // single-user servers, login states and the tenants' tokens (encrypted).
 //
-// The SQL is portable (SQLite now, PostgreSQL later): $1 placeholders, TEXT keys chosen by
-// the hub, timestamps as sortable UTC text. Secrets the hub hands out (sessions, tokens,
-// codes, states) are stored as SHA-256 hashes; secrets it must use again (tenant tokens,
-// PKCE verifiers) are encrypted with AES-GCM.
+// The state lives in SQLite (hub.db in the data directory) or in PostgreSQL, where several hub
+// replicas may share it. One set of migrations and one SQL text serve both: $1 placeholders,
+// TEXT keys chosen by the hub, timestamps as sortable UTC text, booleans as 0/1 integers, and
+// every read-modify-write a single statement (DELETE … RETURNING, INSERT … ON CONFLICT,
+// UPDATE … WHERE version = $n) or a transaction that first takes a row lock, so it stays
+// atomic between replicas under PostgreSQL's READ COMMITTED as under SQLite's one writer.
+// Secrets the hub hands out (sessions, tokens, codes, states) are stored as SHA-256 hashes;
+// secrets it must use again (tenant tokens, PKCE verifiers) are encrypted with AES-GCM.
 package store
 
 import (
@@ -19,8 +23,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/ohtkhub/ohtkhub/internal/migrate"
@@ -54,40 +61,96 @@ type Store struct {
 	now   func() time.Time
 }
 
-// Open opens (creating it if needed) the SQLite database hub.db in dir, applies migrations
-// and uses keys (32 bytes each; the first encrypts) for secrets at rest.
-func Open(ctx context.Context, dir string, keys [][]byte) (*Store, error) {
+// isPostgresURL reports whether a database setting names a PostgreSQL server (postgres:// or
+// postgresql://) rather than the SQLite file in the data directory.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Open opens the hub's database, applies migrations and uses keys (32 bytes each; the first
+// encrypts) for secrets at rest. database is a postgres:// URL, or empty for the SQLite
+// database hub.db in dir (created if needed).
+func Open(ctx context.Context, database, dir string, keys [][]byte) (*Store, error) {
 	c, err := newCrypter(keys)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+	var db *sql.DB
+	var where string
+	switch {
+	case isPostgresURL(database):
+		db, where, err = openPostgres(ctx, database)
+	case database != "":
+		return nil, errors.New("store: database: want a postgres:// URL, or nothing for hub.db in the data directory")
+	default:
+		db, where, err = openSQLite(ctx, dir)
 	}
-	path := filepath.Join(dir, "hub.db")
-	// Only the hub reads its database: SQLite gives the -wal and -shm files the mode of the
-	// database file, so creating it 0600 keeps all three private.
-	if err := privateFile(path); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	if err := migrate.Apply(ctx, db, migrations, "migrations", "hub_migrations"); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: migrate %s: %w", path, err)
+		return nil, err
 	}
 	st := &Store{db: db, crypt: c, now: time.Now}
 	if err := st.checkKeys(ctx); err != nil {
 		db.Close()
 		if errors.Is(err, ErrWrongKey) {
-			return nil, fmt.Errorf("store: %s: %w", path, err)
+			return nil, fmt.Errorf("store: %s: %w", where, err)
 		}
-		return nil, fmt.Errorf("store: check the crypt keys against %s: %w", path, err)
+		return nil, fmt.Errorf("store: check the crypt keys against %s: %w", where, err)
 	}
 	return st, nil
+}
+
+// openSQLite opens and migrates hub.db in dir. One writer at a time (transactions take the
+// write lock as they begin) and a busy timeout make concurrent writers wait, not fail.
+func openSQLite(ctx context.Context, dir string) (*sql.DB, string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("store: %w", err)
+	}
+	path := filepath.Join(dir, "hub.db")
+	// Only the hub reads its database: SQLite gives the -wal and -shm files the mode of the
+	// database file, so creating it 0600 keeps all three private.
+	if err := privateFile(path); err != nil {
+		return nil, "", fmt.Errorf("store: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := migrate.Apply(ctx, db, migrations, "migrations", "hub_migrations"); err != nil {
+		db.Close()
+		return nil, "", fmt.Errorf("store: migrate %s: %w", path, err)
+	}
+	return db, path, nil
+}
+
+// openPostgres connects to the PostgreSQL database at url and migrates it. The returned name
+// (host and database, never the password) is for messages.
+func openPostgres(ctx context.Context, url string) (*sql.DB, string, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		// pgx's message may quote the URL, password and all.
+		return nil, "", errors.New("store: database: not a valid postgres:// URL")
+	}
+	where := fmt.Sprintf("PostgreSQL database %s on %s", cfg.Database, cfg.Host)
+	if err := migratePostgres(ctx, cfg); err != nil {
+		return nil, "", fmt.Errorf("store: migrate %s: %w", where, err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxIdleConns(4)
+	return db, where, nil
+}
+
+// migratePostgres applies the migrations holding an advisory lock, so that replicas starting
+// together migrate one after the other (the second finds nothing left to do).
+func migratePostgres(ctx context.Context, cfg *pgx.ConnConfig) error {
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	db.SetMaxOpenConns(1) // the advisory lock belongs to the session
+	if _, err := db.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('ohtkhub:hub_migrations'))`); err != nil {
+		return err
+	}
+	defer db.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('ohtkhub:hub_migrations'))`)
+	return migrate.Apply(ctx, db, migrations, "migrations", "hub_migrations")
 }
 
 // privateFile creates path with mode 0600 if it is missing, or takes group and other access
@@ -155,6 +218,11 @@ func (s *Store) SaveUser(ctx context.Context, u User) (User, error) {
 		return User{}, err
 	}
 	defer tx.Rollback()
+	// Lock the user numbering row first: two logins of one new user (on two replicas) then
+	// run one after the other, and the second finds the user the first created.
+	if _, err := tx.ExecContext(ctx, `UPDATE hub_sequences SET value = value WHERE name = 'user_number'`); err != nil {
+		return User{}, err
+	}
 	var name string
 	err = tx.QueryRowContext(ctx, `SELECT name FROM hub_users WHERE tenant_key = $1 AND subject = $2`, u.TenantKey, u.Subject).Scan(&name)
 	switch {
@@ -438,28 +506,17 @@ func (s *Store) CreateCode(ctx context.Context, c Code, ttl time.Duration) (stri
 	return secret, nil
 }
 
-// ConsumeCode returns the live code and deletes it, so a code works once.
+// ConsumeCode returns the live code and deletes it, so a code works once: of two requests
+// racing with one code (even on two replicas), one deletes the row and the other finds none.
 func (s *Store) ConsumeCode(ctx context.Context, code string) (Code, error) {
-	h := Hash(code)
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Code{}, err
-	}
-	defer tx.Rollback()
 	var c Code
 	var expires string
-	err = tx.QueryRowContext(ctx, `SELECT user_name, client_id, redirect_uri, session_id, expires_at FROM hub_oauth_codes WHERE hash = $1`, h).
+	err := s.db.QueryRowContext(ctx, `DELETE FROM hub_oauth_codes WHERE hash = $1 RETURNING user_name, client_id, redirect_uri, session_id, expires_at`, Hash(code)).
 		Scan(&c.User, &c.ClientID, &c.RedirectURI, &c.SessionID, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Code{}, ErrNotFound
 	}
 	if err != nil {
-		return Code{}, err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM hub_oauth_codes WHERE hash = $1`, h); err != nil {
-		return Code{}, err
-	}
-	if err := tx.Commit(); err != nil {
 		return Code{}, err
 	}
 	if !parseTime(expires).After(s.now()) {
@@ -485,28 +542,18 @@ func (s *Store) SaveLoginState(ctx context.Context, state string, ls LoginState,
 	return err
 }
 
-// ConsumeLoginState returns the live state and deletes it, so a callback works once.
+// ConsumeLoginState returns the live state and deletes it, so a callback works once (as
+// ConsumeCode, in one statement).
 func (s *Store) ConsumeLoginState(ctx context.Context, state string) (LoginState, error) {
 	h := Hash(state)
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return LoginState{}, err
-	}
-	defer tx.Rollback()
 	var ls LoginState
 	var verifier, expires string
-	err = tx.QueryRowContext(ctx, `SELECT tenant_key, verifier, next_url, expires_at FROM hub_login_states WHERE hash = $1`, h).
+	err := s.db.QueryRowContext(ctx, `DELETE FROM hub_login_states WHERE hash = $1 RETURNING tenant_key, verifier, next_url, expires_at`, h).
 		Scan(&ls.TenantKey, &verifier, &ls.Next, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return LoginState{}, ErrNotFound
 	}
 	if err != nil {
-		return LoginState{}, err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM hub_login_states WHERE hash = $1`, h); err != nil {
-		return LoginState{}, err
-	}
-	if err := tx.Commit(); err != nil {
 		return LoginState{}, err
 	}
 	if !parseTime(expires).After(s.now()) {
@@ -528,31 +575,16 @@ type TenantToken struct {
 	Version int64
 }
 
-// PutTenantToken stores the token got at login, replacing any earlier one.
+// PutTenantToken stores the token got at login, replacing any earlier one (and moving its
+// version on, so a refresh that read the earlier one cannot overwrite this).
 func (s *Store) PutTenantToken(ctx context.Context, user string, t TenantToken) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var version int64
-	err = tx.QueryRowContext(ctx, `SELECT version FROM hub_tenant_tokens WHERE user_name = $1`, user).Scan(&version)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
 	access, refresh := s.sealToken(user, t)
-	now := formatTime(s.now())
-	if errors.Is(err, sql.ErrNoRows) {
-		_, err = tx.ExecContext(ctx, `INSERT INTO hub_tenant_tokens (user_name, access_token, refresh_token, token_type, expires_at, version, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6)`,
-			user, access, refresh, t.TokenType, expiryText(t.Expiry), now)
-	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE hub_tenant_tokens SET access_token = $1, refresh_token = $2, token_type = $3, expires_at = $4, version = version + 1, updated_at = $5 WHERE user_name = $6`,
-			access, refresh, t.TokenType, expiryText(t.Expiry), now, user)
-	}
-	if err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err := s.db.ExecContext(ctx, `INSERT INTO hub_tenant_tokens (user_name, access_token, refresh_token, token_type, expires_at, version, updated_at)
+		VALUES ($1, $2, $3, $4, $5, 1, $6)
+		ON CONFLICT (user_name) DO UPDATE SET access_token = excluded.access_token, refresh_token = excluded.refresh_token,
+			token_type = excluded.token_type, expires_at = excluded.expires_at, version = hub_tenant_tokens.version + 1, updated_at = excluded.updated_at`,
+		user, access, refresh, t.TokenType, expiryText(t.Expiry), formatTime(s.now()))
+	return err
 }
 
 // SwapTenantToken replaces the user's token only if its version is still t.Version, so two

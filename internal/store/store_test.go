@@ -11,9 +11,9 @@ import (
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
-func open(t *testing.T, dir string, keys ...[]byte) *Store {
+func open(t *testing.T, d testDB, keys ...[]byte) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), dir, keys)
+	s, err := Open(t.Context(), d.database, d.dir, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func withUser(t *testing.T, s *Store, name string) User {
 }
 
 func TestSaveUserOnePerSubject(t *testing.T) {
-	s := open(t, t.TempDir(), key(1))
+	s := open(t, newDB(t), key(1))
 	ctx := t.Context()
 	a := withUser(t, s, "bunny_alice")
 	again, err := s.SaveUser(ctx, User{Name: "bunny_alice", TenantKey: "bunny", Subject: "id:bunny_alice", Username: "alice", Slug: Slug("bunny_alice"), Admin: true})
@@ -46,7 +46,7 @@ func TestSaveUserOnePerSubject(t *testing.T) {
 }
 
 func TestTenantTokenEncryptedAndSwapped(t *testing.T) {
-	dir := t.TempDir()
+	dir := newDB(t)
 	s := open(t, dir, key(1))
 	ctx := t.Context()
 	withUser(t, s, "bunny_alice")
@@ -89,7 +89,7 @@ func TestTenantTokenEncryptedAndSwapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotated.Close()
-	if s, err := Open(ctx, dir, [][]byte{key(3)}); !errors.Is(err, ErrWrongKey) {
+	if s, err := Open(ctx, dir.database, dir.dir, [][]byte{key(3)}); !errors.Is(err, ErrWrongKey) {
 		if s != nil {
 			s.Close()
 		}
@@ -104,7 +104,7 @@ func TestTenantTokenEncryptedAndSwapped(t *testing.T) {
 }
 
 func TestCodesAndStatesWorkOnce(t *testing.T) {
-	s := open(t, t.TempDir(), key(1))
+	s := open(t, newDB(t), key(1))
 	ctx := t.Context()
 	withUser(t, s, "bunny_alice")
 	code, err := s.CreateCode(ctx, Code{User: "bunny_alice", ClientID: "c", RedirectURI: "/r", SessionID: "s"}, time.Minute)
@@ -140,7 +140,7 @@ func TestCodesAndStatesWorkOnce(t *testing.T) {
 }
 
 func TestSessionsAndTokensStoredHashed(t *testing.T) {
-	s := open(t, t.TempDir(), key(1))
+	s := open(t, newDB(t), key(1))
 	ctx := t.Context()
 	withUser(t, s, "bunny_alice")
 	secret, sess, err := s.CreateSession(ctx, "bunny_alice", time.Hour)
@@ -195,7 +195,7 @@ func TestSlug(t *testing.T) {
 // TestUserNumbersUniqueAndStable: users are numbered 1, 2, 3… in order of creation; a user's
 // number stays across logins and reopening the database, and hub.db is private to the hub.
 func TestUserNumbersUniqueAndStable(t *testing.T) {
-	dir := t.TempDir()
+	dir := newDB(t)
 	s := open(t, dir, key(1))
 	a, b := withUser(t, s, "bunny_alice"), withUser(t, s, "bon_alice")
 	if a.Number != 1 || b.Number != 2 {
@@ -212,8 +212,11 @@ func TestUserNumbersUniqueAndStable(t *testing.T) {
 	if c := withUser(t, s, "bunny_carol"); c.Number != 3 {
 		t.Fatalf("third user numbered %d", c.Number)
 	}
+	if backend != "sqlite" {
+		return
+	}
 	for _, f := range []string{"hub.db", "hub.db-wal", "hub.db-shm"} {
-		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+		if fi, err := os.Stat(filepath.Join(dir.dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v %v, want mode 0600", f, fi.Mode(), err)
 		}
 	}

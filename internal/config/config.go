@@ -30,6 +30,10 @@ type Hub struct {
 	InternalURL string `yaml:"internal_url"`
 	// DataDir holds the hub database, users' directories and the ohtk Python module.
 	DataDir string `yaml:"data_dir"`
+	// Database is where the hub keeps its state: a postgres:// (or postgresql://) URL, e.g.
+	// postgres://ohtkhub@db.internal:5432/ohtkhub?sslmode=verify-full, which several hub
+	// replicas may share; empty means the SQLite database hub.db in DataDir.
+	Database string `yaml:"database"`
 	// CryptKeys encrypt tenant tokens at rest: the first encrypts, all decrypt (key rotation).
 	// Each is 32 bytes, base64 or hex. The environment variable OHTKHUB_CRYPT_KEY (keys
 	// separated by ";") is used when the list is empty.
@@ -221,6 +225,13 @@ func (h *Hub) Validate() error {
 	}
 	if h.DataDir == "" {
 		return bad("data_dir", "missing")
+	}
+	if h.Database != "" {
+		// The URL is not quoted back: it may hold a password.
+		u, err := url.Parse(h.Database)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return bad("database", "want a postgres:// URL, or nothing for the SQLite database hub.db in data_dir")
+		}
 	}
 	if h.InternalURL != "" {
 		iu, err := url.Parse(h.InternalURL)

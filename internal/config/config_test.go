@@ -78,6 +78,7 @@ func TestValidationNamesFileFieldProblem(t *testing.T) {
 		{"negative CPU limit", "kind: local", "kind: docker\n  docker:\n    cpu_limit: -1", `spawner.docker.cpu_limit: invalid configuration: -1 is negative`},
 		{"bad isolate", "skeleton_dir: /srv/skeleton", "skeleton_dir: /srv/skeleton\n    isolate: yes", `spawner.local.isolate: invalid configuration: "yes" must be auto, on or off`},
 		{"low uid base", "skeleton_dir: /srv/skeleton", "skeleton_dir: /srv/skeleton\n    uid_base: 1000", `spawner.local.uid_base: invalid configuration: 1000 is out of range (65536 to 2130706432)`},
+		{"database not postgres", "data_dir: /var/lib/ohtkhub", "data_dir: /var/lib/ohtkhub\ndatabase: mysql://hub:pw@db/hub", `database: invalid configuration: want a postgres:// URL, or nothing for the SQLite database hub.db in data_dir`},
 		{"relative notebook dir", "kind: local", "kind: docker\n  docker:\n    notebook_dir: work", `spawner.docker.notebook_dir: invalid configuration: "work" is not an absolute path`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,5 +155,19 @@ func TestParseBytes(t *testing.T) {
 		if got, err := ParseBytes(in); err == nil {
 			t.Errorf("ParseBytes(%q) = %d, want an error", in, got)
 		}
+	}
+}
+
+// TestDatabase: a postgres:// URL puts the hub's state in PostgreSQL; anything else is
+// refused without quoting the URL back, since it may hold a password.
+func TestDatabase(t *testing.T) {
+	url := "postgres://hub:s3cret@db.internal:5432/ohtkhub?sslmode=verify-full"
+	h, err := Load(write(t, validYAML+"database: "+url+"\n"))
+	if err != nil || h.Database != url {
+		t.Fatalf("postgres URL: %q %v", h.Database, err)
+	}
+	_, err = Load(write(t, validYAML+"database: mysql://hub:s3cret@db.internal/ohtkhub\n"))
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("other URL: %v", err)
 	}
 }

@@ -55,8 +55,8 @@ type Hub struct {
 	logins atomic.Int64
 }
 
-// New opens the hub's state under cfg.DataDir, installs the ohtk Python module and prepares the
-// handlers. cfg is validated (and defaulted) first.
+// New opens the hub's state (in cfg.Database, or hub.db under cfg.DataDir), installs the ohtk
+// Python module and prepares the handlers. cfg is validated (and defaulted) first.
 func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

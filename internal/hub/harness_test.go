@@ -32,6 +32,8 @@ type testHub struct {
 	Host string // http://127.0.0.1:port
 	Hub  *Hub
 	Cfg  config.Hub
+	// Stop shuts the hub down, as SIGTERM does; the test's end does it too.
+	Stop func()
 }
 
 // listen reserves the hub's address, so tenants can be configured with its callback URL.
@@ -81,15 +83,19 @@ func startHub(t testing.TB, ln net.Listener, base string, cfg config.Hub) *testH
 	}
 	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	go srv.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := h.Close(ctx); err != nil {
-			t.Errorf("close hub: %v", err)
-		}
-	})
-	return &testHub{URL: cfg.PublicURL, Host: host, Hub: h, Cfg: h.cfg}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+			if err := h.Close(ctx); err != nil {
+				t.Errorf("close hub: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testHub{URL: cfg.PublicURL, Host: host, Hub: h, Cfg: h.cfg, Stop: stop}
 }
 
 type testWriter struct{ t testing.TB }

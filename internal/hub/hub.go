@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error)
 	if err := installPython(filepath.Join(dataDir, "python")); err != nil {
 		return nil, fmt.Errorf("hub: install the ohtk module: %w", err)
 	}
-	st, err := store.Open(ctx, "", dataDir, keys)
+	st, err := store.Open(ctx, cfg.Database, dataDir, keys)
 	if err != nil {
 		return nil, err
 	}

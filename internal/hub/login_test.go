@@ -188,7 +188,8 @@ func TestTwoTenantsInTwoTabs(t *testing.T) {
 
 func TestNextCannotLeaveTheHub(t *testing.T) {
 	h, bunny, _ := loginHub(t, "/")
-	for _, next := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example"} {
+	// Browsers drop a tab from a URL: "/\t/evil.example" would be "//evil.example".
+	for _, next := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "/\t/evil.example/x", "/hub/../../evil"} {
 		b := newBrowser(t)
 		bunny.loginAs(1, "alice", false)
 		resp, _, final := b.follow(h.URL + "hub/bunny/oauth_login?next=" + url.QueryEscape(next))

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
+	"github.com/ohtkhub/ohtkhub/internal/safeurl"
 	"github.com/ohtkhub/ohtkhub/internal/session"
 	"github.com/ohtkhub/ohtkhub/internal/store"
 	"github.com/ohtkhub/ohtkhub/internal/web"
@@ -261,10 +262,7 @@ func (l *Login) safeNext(next string) string {
 	if *l.cfg.RedirectToServer {
 		def = l.base + "hub/spawn"
 	}
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return def
-	}
-	if !strings.HasPrefix(next, l.base) {
+	if !safeurl.LocalPath(next, l.base) {
 		return def
 	}
 	return next

@@ -98,6 +98,8 @@ func TestLoginNext(t *testing.T) {
 		"https://evil.example/":     "/accounts/login/",
 		"/\\evil.example":           "/accounts/login/",
 		"javascript:alert(1)":       "/accounts/login/",
+		"/\t/evil.example/":         "/accounts/login/",
+		"/o/../../evil":             "/accounts/login/",
 	} {
 		c := h.browser()
 		page := h.get(c, "/accounts/login/")

@@ -8,10 +8,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
+	"github.com/ohtkhub/ohtkhub/internal/safeurl"
 	"github.com/ohtkhub/ohtkhub/internal/tenant"
 )
 
@@ -136,24 +136,9 @@ func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, r *http.
 // URLs, scheme-relative "//host" and backslash tricks are refused: the login page must not
 // be an open redirector.
 func safeNext(t *tenant.Tenant, next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	// BasePath is in escaped form, as the browser sends it.
+	if !safeurl.LocalPath(next, t.BasePath) {
 		return ""
-	}
-	for _, c := range next {
-		if c < 0x20 || c == 0x7f || c == '\\' {
-			return ""
-		}
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
-		return ""
-	}
-	if t.BasePath != "" {
-		base := strings.TrimSuffix(t.BasePath, "/")
-		// BasePath is in escaped form, as the browser sends it.
-		if p := u.EscapedPath(); p != base && !strings.HasPrefix(p, base+"/") {
-			return ""
-		}
 	}
 	return next
 }

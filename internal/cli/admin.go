@@ -520,6 +520,12 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	// Tenant leaves a tenant with users alone; say so rather than print logins that were not made.
+	if seeded, err := seed.Seeded(ctx, db); err != nil {
+		return err
+	} else if seeded {
+		return fmt.Errorf("tenant %s already has users: nothing written (seed fills an empty tenant)", t.SchemaName)
+	}
 	users, err := seed.Tenant(ctx, db, seed.Options{TenantName: t.Name, Reports: nr, ZeroReports: nz,
 		RandSeed: *randSeed, Password: *password, Iterations: *iterations})
 	if err != nil {

@@ -199,6 +199,15 @@ func TestSeedCommand(t *testing.T) {
 	if reports != 50 || zero != 5 {
 		t.Fatalf("seeded %d reports, %d zero reports", reports, zero)
 	}
+	// A second seed writes nothing and says so, rather than print logins it did not make.
+	code, out, errOut := run(t, "seed", d, "--tenant", "bunny", "--reports", "7", "--password", "another-password")
+	if code != 1 || out != "" || errOut != "ohtkhub seed: tenant bunny already has users: nothing written (seed fills an empty tenant)\n" {
+		t.Fatalf("second seed: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	db.QueryRow(`SELECT count(*) FROM reports_incidentreport`).Scan(&reports)
+	if reports != 50 {
+		t.Fatalf("%d reports after the second seed", reports)
+	}
 }
 
 // TestTenantCreateCaseDuplicate checks that a schema name differing from an existing one only

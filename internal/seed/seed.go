@@ -108,11 +108,9 @@ func Tenant(ctx context.Context, db *sql.DB, opts Options) ([]User, error) {
 	r := rand.New(rand.NewPCG(uint64(opts.RandSeed), 0x6f68746b))
 	prov := provinces[uint64(opts.RandSeed)%uint64(len(provinces))]
 
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM accounts_user`).Scan(&n); err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
-	}
-	if n > 0 {
+	if seeded, err := Seeded(ctx, db); err != nil {
+		return nil, err
+	} else if seeded {
 		return existingUsers(ctx, db, opts.Password)
 	}
 
@@ -130,6 +128,15 @@ func Tenant(ctx context.Context, db *sql.DB, opts Options) ([]User, error) {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	return users, nil
+}
+
+// Seeded reports whether the tenant database db has users already, which Tenant leaves alone.
+func Seeded(ctx context.Context, db *sql.DB) (bool, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM accounts_user`).Scan(&n); err != nil {
+		return false, fmt.Errorf("seed: %w", err)
+	}
+	return n > 0, nil
 }
 
 // existingUsers reads the seeded logins back from a database seeded earlier.

@@ -35,19 +35,19 @@ type verb struct {
 // registerAdmin registers a command whose first argument picks a verb.
 func registerAdmin(name, summary string, verbs map[string]verb) {
 	register(command{name: name, summary: summary, run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-		usage := func() {
-			fmt.Fprintf(stderr, "usage: ohtkhub %s <verb> [flags]\n\nverbs:\n", name)
+		usage := func(w io.Writer) {
+			fmt.Fprintf(w, "usage: ohtkhub %s <verb> [flags]\n\nverbs:\n", name)
 			for _, v := range slices.Sorted(mapsKeys(verbs)) {
-				fmt.Fprintf(stderr, "  %-10s %s\n", v, verbs[v].summary)
+				fmt.Fprintf(w, "  %-10s %s\n", v, verbs[v].summary)
 			}
-			fmt.Fprintf(stderr, "\nRun 'ohtkhub %s <verb> --help' for its flags.\n", name)
+			fmt.Fprintf(w, "\nRun 'ohtkhub %s <verb> --help' for its flags.\n", name)
 		}
 		if len(args) == 0 {
-			usage()
+			usage(stderr)
 			return errUsage
 		}
 		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-			usage()
+			usage(stdout)
 			return flag.ErrHelp
 		}
 		v, ok := verbs[args[0]]
@@ -158,7 +158,7 @@ func init() {
 }
 
 func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("tenant create", stderr, "ohtkhub tenant create --data-dir D --schema S --name N [--domain d1,d2]",
+	fs := newFlags("tenant create", stdout, stderr, "ohtkhub tenant create --data-dir D --schema S --name N [--domain d1,d2]",
 		"Creates a tenant (tenants_client), its domains (tenants_domain) and its database.")
 	data := addDataFlags(fs)
 	schema := fs.String("schema", "", "schema name: the tenant's stable key, used in /t/{schema}/ and as the hub's tenant key (a-z, 0-9, _; starts with a letter)")
@@ -194,7 +194,7 @@ func tenantCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func authorityCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("authority create", stderr, "ohtkhub authority create --tenant S --code C --name N [--parent CODE,...]",
+	fs := newFlags("authority create", stdout, stderr, "ohtkhub authority create --tenant S --code C --name N [--parent CODE,...]",
 		"Creates an authority; each parent adds an edge of the authority DAG (accounts_authority_inherits).")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
@@ -261,7 +261,7 @@ func authorityCreate(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func userCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("user create", stderr, "ohtkhub user create --tenant S --username U --password-stdin|--password P [--authority CODE --role ADM|OFC|REP] [--superuser]",
+	fs := newFlags("user create", stdout, stderr, "ohtkhub user create --tenant S --username U --password-stdin|--password P [--authority CODE --role ADM|OFC|REP] [--superuser]",
 		"Creates a user (accounts_user) with a Django pbkdf2_sha256 password hash; with --authority also\nits accounts_authorityuser row.")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
@@ -354,7 +354,7 @@ func userCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func appCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("app create", stderr, "ohtkhub app create --tenant S --name N --redirect-uri URI [--public] [--skip-authorization] [--grant authorization-code]",
+	fs := newFlags("app create", stdout, stderr, "ohtkhub app create --tenant S --name N --redirect-uri URI [--public] [--skip-authorization] [--grant authorization-code]",
 		"Registers an OAuth2 application (oauth2_provider_application) and prints its client id and\nsecret. The secret is shown only this once; a Django hash of it is stored.")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
@@ -415,7 +415,7 @@ func newAPIKey() string {
 }
 
 func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("apikey create", stderr, "ohtkhub apikey create --tenant S --username U --name N [--expires 2160h]",
+	fs := newFlags("apikey create", stdout, stderr, "ohtkhub apikey create --tenant S --username U --name N [--expires 2160h]",
 		"Creates an Export API key for HTTP Basic (username:key) and prints it. The key is shown only\nthis once; its sha256 is stored.")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")
@@ -465,7 +465,7 @@ func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("seed", stderr, "ohtkhub seed --data-dir D --tenant S [--reports N] [--password P|--password-stdin]",
+	fs := newFlags("seed", stdout, stderr, "ohtkhub seed --data-dir D --tenant S [--reports N] [--password P|--password-stdin]",
 		"Fills a tenant with synthetic OHTK data: an authority tree with Thai names, users of every role,\nreport types using every form field type, incident and zero reports.")
 	data := addDataFlags(fs)
 	schema := fs.String("tenant", "", "tenant schema name")

@@ -134,8 +134,8 @@ func TestAdminErrors(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"tenant", "create", "--help"}, {"user", "--help"}, {"api", "--help"}, {"seed", "--help"}} {
-		if code, _, errOut := run(t, args...); code != 0 || !strings.Contains(errOut, "usage: ohtkhub") {
-			t.Errorf("%v: exit %d %q", args, code, errOut)
+		if code, out, errOut := run(t, args...); code != 0 || !strings.HasPrefix(out, "usage: ohtkhub") || errOut != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}
 }

@@ -24,7 +24,7 @@ func init() {
 }
 
 func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("api", stderr, "ohtkhub api [--config api.yaml]",
+	fs := newFlags("api", stdout, stderr, "ohtkhub api [--config api.yaml]",
 		"Serves the tenants' Export API (/api/export/v1/), the built-in OAuth2 provider\n"+
 			"(/accounts/login/, /o/…, /api/userinfo/), /health and /metrics until SIGINT or SIGTERM.\n"+
 			"Configuration keys: listen, data_dir, database, public_url, provider.enabled,\n"+

@@ -36,11 +36,12 @@ var errUsage = errors.New("usage")
 
 // Main runs the ohtkhub command line and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout) // asked for: on standard output, so that it pipes into a pager
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -80,17 +81,20 @@ func usage(w io.Writer) {
 }
 
 // newFlags returns the flag set of the command name. Its --help prints the usage line, about
-// (what the command does, in sentences) and the flags; its errors are returned, not exited on.
-func newFlags(name string, stderr io.Writer, line, about string) *flag.FlagSet {
+// (what the command does, in sentences) and the flags on stdout; its errors go to stderr and
+// are returned, not exited on.
+func newFlags(name string, stdout, stderr io.Writer, line, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ohtkhub "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: "+line)
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, about)
-		fmt.Fprintln(stderr)
-		fmt.Fprintln(stderr, "flags:")
+		fmt.Fprintln(stdout, "usage: "+line)
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stdout, about)
+		fmt.Fprintln(stdout)
+		fmt.Fprintln(stdout, "flags:")
+		fs.SetOutput(stdout)
 		fs.PrintDefaults()
+		fs.SetOutput(stderr)
 	}
 	return fs
 }

@@ -24,8 +24,9 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := Main(append(args[:len(args):len(args)], "--help"), &stdout, &stderr)
-			lines := strings.Split(stderr.String(), "\n")
-			if code != 0 || stdout.Len() != 0 || len(lines) < 6 {
+			// Help asked for goes to stdout, so that it pipes into a pager.
+			lines := strings.Split(stdout.String(), "\n")
+			if code != 0 || stderr.Len() != 0 || len(lines) < 6 {
 				t.Fatalf("--help: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 			}
 			if !strings.HasPrefix(lines[0], "usage: ohtkhub "+name) || lines[1] != "" {
@@ -35,8 +36,8 @@ func TestEveryCommandHasHelp(t *testing.T) {
 			if about == "" || !strings.HasSuffix(about, ".") || strings.HasPrefix(about, "  -") {
 				t.Errorf("--help: no sentence of what it does: %q", about)
 			}
-			if !strings.Contains(stderr.String(), "\nflags:\n  -") {
-				t.Errorf("--help: no flags:\n%s", stderr.String())
+			if !strings.Contains(stdout.String(), "\nflags:\n  -") {
+				t.Errorf("--help: no flags:\n%s", stdout.String())
 			}
 
 			for _, bad := range [][]string{{"--no-such-flag"}, {"stray"}} {
@@ -53,6 +54,21 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for name := range commands {
 		if !covered[name] {
 			t.Errorf("command %q is not in helpArgs", name)
+		}
+	}
+	// ohtkhub --help lists the commands on stdout; ohtkhub alone is a usage error.
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{{[]string{"--help"}, 0}, {[]string{"help"}, 0}, {nil, 2}} {
+		var stdout, stderr bytes.Buffer
+		code := Main(tc.args, &stdout, &stderr)
+		help := stdout.String()
+		if tc.code != 0 {
+			help = stderr.String()
+		}
+		if code != tc.code || !strings.HasPrefix(help, "usage: ohtkhub <command>") || !strings.Contains(help, "\n  demo ") {
+			t.Errorf("ohtkhub %v: exit %d, stdout %q, stderr %q", tc.args, code, stdout.String(), stderr.String())
 		}
 	}
 }

@@ -20,7 +20,7 @@ func init() {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr, "ohtkhub demo [--data-dir .data/demo] [--hub-addr A] [--api-addr A] [--reports N]",
+	fs := newFlags("demo", stdout, stderr, "ohtkhub demo [--data-dir .data/demo] [--hub-addr A] [--api-addr A] [--reports N]",
 		"Starts the api (with the built-in OAuth2 provider) and the hub (local spawner) on 127.0.0.1\n"+
 			"with two seeded tenants, bunny and bon, prints the URL and the logins and writes them to\n"+
 			"<data-dir>/demo.json. Started again on the same --data-dir it keeps users, tokens and notebooks.")

@@ -20,7 +20,7 @@ func init() {
 }
 
 func runHub(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("hub", stderr, "ohtkhub hub [--config hub.yaml]",
+	fs := newFlags("hub", stdout, stderr, "ohtkhub hub [--config hub.yaml]",
 		"Runs the hub until SIGINT or SIGTERM: the login page with a \"Sign in with\" button per tenant,\n"+
 			"one Jupyter server per user started by the configured spawner, the proxy to those servers,\n"+
 			"the JupyterHub REST API (/hub/api/), /hub/health and /hub/metrics.")

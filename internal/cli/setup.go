@@ -38,7 +38,7 @@ func init() {
 const defaultClientID = "ohtkhub"
 
 func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("setup", stderr, "ohtkhub setup --config api.yaml --hub-template hub.yaml --hub-config out/hub.yaml [--reports N]",
+	fs := newFlags("setup", stdout, stderr, "ohtkhub setup --config api.yaml --hub-template hub.yaml --hub-config out/hub.yaml [--reports N]",
 		"For every tenant of the hub template: creates it in the api's data (schema = the tenant's key,\n"+
 			"name = its label) if missing, seeds it if it has no users, and registers the hub as its OAuth\n"+
 			"application (redirect URI <public_url>hub/<key>/oauth_callback, no consent page). Then writes\n"+

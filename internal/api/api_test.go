@@ -295,6 +295,10 @@ func TestLoadConfig(t *testing.T) {
 	if cfg != want || cfg.Listen != "127.0.0.1:8001" || !cfg.Provider.Enabled || cfg.Provider.AccessTokenLifetime != 10*time.Hour || !cfg.Export.BasicPasswords {
 		t.Fatalf("defaults: %+v", cfg)
 	}
+	os.Mkdir(filepath.Join(dir, "secrets"), 0o700)
+	if err := os.WriteFile(filepath.Join(dir, "secrets/metrics"), []byte("a-metrics-secret-of-some-length\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p = write("listen: 0.0.0.0:9000\ndata_dir: /srv/ohtk\npublic_url: https://api.example.org\nprovider:\n  enabled: false\n  access_token_lifetime: 1h30m\nexport:\n  basic_passwords: false\nmetrics:\n  listen: 127.0.0.1:9101\n  token_file: secrets/metrics\n")
 	cfg, err = LoadConfig(p)
 	if err != nil {
@@ -315,6 +319,7 @@ func TestLoadConfig(t *testing.T) {
 		"data_dir: d\nprovider:\n  access_token_lifetime: x\n":  p + `: provider.access_token_lifetime (line 3): invalid configuration: "x" is not a duration (such as 90s, 10m or 336h)`,
 		"data_dir: d\nprovider: true\n":                         p + `: provider (line 2): invalid configuration: "true" is not a mapping`,
 		"data_dir: d\nexport:\n  basic_passwords: maybe\n":      p + `: export.basic_passwords (line 3): invalid configuration: "maybe" is not true or false`,
+		"data_dir: d\nmetrics:\n  token_file: nope\n":           p + ": metrics.token_file: open " + filepath.Join(dir, "nope") + ": no such file or directory",
 		"":             p + ": invalid configuration: the file is empty (or holds only comments)",
 		"# api.yaml\n": p + ": invalid configuration: the file is empty (or holds only comments)",
 	} {

@@ -252,6 +252,12 @@ func (h *Hub) Validate() error {
 			return bad(fmt.Sprintf("crypt_keys[%d]", i), "%v", err)
 		}
 	}
+	if h.SessionMaxAge < 0 {
+		return bad("session_max_age", "%v is negative", h.SessionMaxAge)
+	}
+	if h.CallbackRate < 0 {
+		return bad("callback_rate", "%d is negative: want callbacks per minute, or 0 for the default 60", h.CallbackRate)
+	}
 	if h.SessionMaxAge == 0 {
 		h.SessionMaxAge = 14 * 24 * time.Hour
 	}

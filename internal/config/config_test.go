@@ -79,6 +79,8 @@ func TestValidationNamesFileFieldProblem(t *testing.T) {
 		{"bad isolate", "skeleton_dir: /srv/skeleton", "skeleton_dir: /srv/skeleton\n    isolate: yes", `spawner.local.isolate: invalid configuration: "yes" must be auto, on or off`},
 		{"low uid base", "skeleton_dir: /srv/skeleton", "skeleton_dir: /srv/skeleton\n    uid_base: 1000", `spawner.local.uid_base: invalid configuration: 1000 is out of range (65536 to 2130706432)`},
 		{"database not postgres", "data_dir: /var/lib/ohtkhub", "data_dir: /var/lib/ohtkhub\ndatabase: mysql://hub:pw@db/hub", `database: invalid configuration: want a postgres:// URL, or nothing for the SQLite database hub.db in data_dir`},
+		{"negative callback rate", "data_dir: /var/lib/ohtkhub", "data_dir: /var/lib/ohtkhub\ncallback_rate: -1", `callback_rate: invalid configuration: -1 is negative`},
+		{"negative session age", "data_dir: /var/lib/ohtkhub", "data_dir: /var/lib/ohtkhub\nsession_max_age: -1h", `session_max_age: invalid configuration: -1h0m0s is negative`},
 		{"relative notebook dir", "kind: local", "kind: docker\n  docker:\n    notebook_dir: work", `spawner.docker.notebook_dir: invalid configuration: "work" is not an absolute path`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

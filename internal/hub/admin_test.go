@@ -13,10 +13,10 @@ import (
 	"github.com/ohtkhub/ohtkhub/internal/spawner"
 )
 
-// httpServerCommand stands in for jupyterhub-singleuser: a Python HTTP server on the --port
-// the local spawner gives it, ready as soon as it answers.
+// httpServerCommand stands in for jupyterhub-singleuser: a Python HTTP server on the port of
+// the JUPYTERHUB_SERVICE_URL the local spawner gives it, ready as soon as it answers.
 var httpServerCommand = []string{"/usr/bin/python3", "-c",
-	"import sys, http.server as s; p = int([a for a in sys.argv if a.startswith('--port=')][0][7:]); s.HTTPServer(('127.0.0.1', p), s.SimpleHTTPRequestHandler).serve_forever()"}
+	"import os, urllib.parse as u, http.server as s; p = u.urlparse(os.environ['JUPYTERHUB_SERVICE_URL']).port; s.HTTPServer(('127.0.0.1', p), s.SimpleHTTPRequestHandler).serve_forever()"}
 
 func waitState(t *testing.T, h *testHub, user, want string) {
 	t.Helper()

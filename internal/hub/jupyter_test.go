@@ -483,21 +483,32 @@ for p in [%q, %q, %q, %q, %q, %q]:
 	}
 }
 
-// serverProcess finds the process of a user's server by the port it listens on.
+// serverProcess finds the process of a user's server by the address in its environment: the
+// process whose parent is not a server too (its kernels inherit its environment).
 func serverProcess(t *testing.T, h *testHub, name string) int {
 	t.Helper()
 	target, ok := h.Hub.servers.Target(name)
 	if !ok {
 		t.Fatalf("%s has no running server", name)
 	}
+	want := "JUPYTERHUB_SERVICE_URL=" + target.String() + "/"
+	servers := map[int]int{} // pid → parent
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if strings.Contains(string(cmdline), "--port="+target.Port()+"\x00") || strings.HasSuffix(string(cmdline), "--port="+target.Port()) {
+		environ, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if !strings.Contains(string(environ), want) {
+			continue
+		}
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		servers[pid], _ = strconv.Atoi(fields[1])
+	}
+	for pid, parent := range servers {
+		if _, ok := servers[parent]; !ok {
 			return pid
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -22,6 +23,13 @@ import (
 // Targets tells where a user's running server is.
 type Targets interface {
 	Target(user string) (*url.URL, bool)
+}
+
+// Dialer is implemented by Targets that check each new connection to a server (that the
+// process listening at its address is the server); the proxy then opens its connections only
+// through DialContext.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Sessions identifies the browser's hub user.
@@ -50,6 +58,9 @@ func New(base string, targets Targets, sessions Sessions, render *web.Renderer, 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
 	transport.ResponseHeaderTimeout = 0
+	if d, ok := targets.(Dialer); ok {
+		transport.DialContext = d.DialContext
+	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			t := pr.In.Context().Value(targetKey{}).(forward)

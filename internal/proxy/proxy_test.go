@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,7 +69,7 @@ func backend(t *testing.T) *httptest.Server {
 	return s
 }
 
-func newProxy(t *testing.T, tg targets) *httptest.Server {
+func newProxy(t *testing.T, tg Targets) *httptest.Server {
 	render, err := web.NewRenderer(slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +114,39 @@ func TestForwardStripsHubCookiesKeepsHost(t *testing.T) {
 	host := strings.TrimPrefix(px.URL, "http://")
 	if resp.StatusCode != 200 || got["cookie"] != "a=1; jupyterhub-user-alice=tok" || got["host"] != host || got["xfh"] != host || got["rawpath"] != "/user/alice/api/contents" {
 		t.Fatalf("%s %v", resp.Status, got)
+	}
+}
+
+// checkedTargets are targets whose connections are checked: refused holds the addresses
+// where something other than the server listens.
+type checkedTargets struct {
+	targets
+	refused map[string]bool
+}
+
+func (c checkedTargets) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if c.refused[addr] {
+		return nil, errors.New("another process listens at the server's address")
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// TestConnectionsChecked: with targets that check connections, the proxy connects only
+// through them: a refused connection is a 502, the process at the address never reached.
+func TestConnectionsChecked(t *testing.T) {
+	var reached atomic.Bool
+	impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Store(true) }))
+	t.Cleanup(impostor.Close)
+	be := backend(t)
+	iu, _ := url.Parse(impostor.URL)
+	bu, _ := url.Parse(be.URL)
+	px := newProxy(t, checkedTargets{targets{"alice": iu, "bob": bu}, map[string]bool{iu.Host: true}})
+	if resp, _ := get(t, px.URL+"/user/alice/tree", "ohtkhub-session=alice-secret"); resp.StatusCode != http.StatusBadGateway || reached.Load() {
+		t.Fatalf("%s, impostor reached: %v", resp.Status, reached.Load())
+	}
+	if resp, _ := get(t, px.URL+"/user/bob/tree", "ohtkhub-session=bob-secret"); resp.StatusCode != 200 {
+		t.Fatalf("bob: %s", resp.Status)
 	}
 }
 

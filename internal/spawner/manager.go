@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -199,6 +200,31 @@ func (m *Manager) spawn(ctx context.Context, s *server) {
 	s.ready = time.Now()
 	m.log.Info("server ready", "user", s.user, "url", h.URL, "after", time.Since(s.started).Round(time.Millisecond))
 	m.emitLocked(s, Event{Progress: 100, Ready: true, Message: "Server ready at " + m.opt.PublicURL(s.user), URL: m.opt.PublicURL(s.user)})
+	m.watchLocked(s, h)
+}
+
+// watchLocked stops routing to s the moment a Watcher spawner reports that h ended, so that
+// no request reaches whatever binds its address next.
+func (m *Manager) watchLocked(s *server, h Handle) {
+	w, ok := m.sp.(Watcher)
+	if !ok || m.closed {
+		return
+	}
+	exited := w.Exited(h)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		select {
+		case <-exited:
+		case <-m.stop:
+			return
+		}
+		err := m.sp.Poll(context.Background(), h)
+		if err == nil {
+			err = fmt.Errorf("%w: the server process exited", ErrStopped)
+		}
+		m.died(context.Background(), s, h, err)
+	}()
 }
 
 func describe(ctx context.Context, err error, timeout time.Duration) string {
@@ -226,7 +252,7 @@ func (m *Manager) waitReady(parent context.Context, h Handle, u string) error {
 		if resp, err := m.http.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode < 500 {
-				return nil
+				return m.verify(ctx, h)
 			}
 		}
 		select {
@@ -238,6 +264,52 @@ func (m *Manager) waitReady(parent context.Context, h Handle, u string) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// verify checks, with a Verifier spawner, that what answers at h is the server that was started.
+func (m *Manager) verify(ctx context.Context, h Handle) error {
+	v, ok := m.sp.(Verifier)
+	if !ok {
+		return nil
+	}
+	return v.Verify(ctx, h)
+}
+
+// DialContext opens a connection to a running server's address (host:port of its Target) for
+// the proxy. With a Verifier spawner every new connection is checked to reach the server
+// itself; a server whose address another process holds is stopped and never reached.
+func (m *Manager) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	if _, ok := m.sp.(Verifier); !ok {
+		return d.DialContext(ctx, network, addr)
+	}
+	m.mu.Lock()
+	var s *server
+	var h Handle
+	for _, cur := range m.servers {
+		if cur.state == StateRunning && cur.target != nil && cur.target.Host == addr {
+			s, h = cur, cur.handle
+			break
+		}
+	}
+	m.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("spawner: no running server at %s", addr)
+	}
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.verify(ctx, h); err != nil {
+		conn.Close()
+		m.log.Error("refusing to proxy to a server", "user", s.user, "addr", addr, "reason", err)
+		if errors.Is(err, ErrImpostor) {
+			m.sp.Stop(context.WithoutCancel(ctx), h)
+		}
+		m.died(context.WithoutCancel(ctx), s, h, err)
+		return nil, err
+	}
+	return conn, nil
 }
 
 func (m *Manager) event(s *server, e Event) {
@@ -372,18 +444,25 @@ func (m *Manager) PollAll(ctx context.Context) {
 		if err == nil {
 			continue
 		}
-		m.log.Warn("server died", "user", s.user, "reason", err)
-		m.forget(ctx, s.user)
-		m.mu.Lock()
-		if s.state == StateRunning && s.handle == h {
-			s.state = StateStopped
-			s.target = nil
-			s.handle = Handle{}
-			s.lastError = err.Error()
-			m.emitLocked(s, Event{Progress: 100, Failed: true, Message: "Server stopped: " + err.Error()})
-		}
-		m.mu.Unlock()
+		m.died(ctx, s, h, err)
 	}
+}
+
+// died marks s, still running with handle h, stopped for reason err.
+func (m *Manager) died(ctx context.Context, s *server, h Handle, err error) {
+	m.mu.Lock()
+	if s.state != StateRunning || s.handle != h {
+		m.mu.Unlock()
+		return
+	}
+	s.state = StateStopped
+	s.target = nil
+	s.handle = Handle{}
+	s.lastError = err.Error()
+	m.emitLocked(s, Event{Progress: 100, Failed: true, Message: "Server stopped: " + err.Error()})
+	m.mu.Unlock()
+	m.log.Warn("server died", "user", s.user, "reason", err)
+	m.forget(ctx, s.user)
 }
 
 // Close stops every server and the poller.

@@ -45,3 +45,23 @@ type Spawner interface {
 
 // ErrStopped is wrapped by Poll's error for a server that is no longer running.
 var ErrStopped = errors.New("server stopped")
+
+// Verifier is implemented by spawners whose servers listen where another process of the
+// machine could listen too (a TCP port of 127.0.0.1): a user's code that binds a server's port
+// before it, or after it died, would otherwise receive that user's browser on the hub's
+// origin. The Manager calls Verify before it declares a server ready and the proxy before
+// every new connection it opens to a server; an error means the server must not be used.
+type Verifier interface {
+	Verify(ctx context.Context, h Handle) error
+}
+
+// Watcher is implemented by spawners that learn at once when a server ends (a child
+// process's exit). The Manager stops routing to the server as soon as Exited's channel is
+// closed, without waiting for its next poll.
+type Watcher interface {
+	Exited(h Handle) <-chan struct{}
+}
+
+// ErrImpostor is wrapped by Verify's error when the address of a server is held by a process
+// that is not the server.
+var ErrImpostor = errors.New("another process listens at the server's address")

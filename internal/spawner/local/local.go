@@ -51,6 +51,12 @@ type proc struct {
 	done chan struct{}
 	err  error
 	tail *tailBuffer
+	// uid is the uid the server's sockets belong to.
+	uid int
+
+	mu sync.Mutex
+	// sockets are the inodes of listening sockets found to be the server's (Verify).
+	sockets map[uint64]bool
 }
 
 // New returns a Local spawner keeping users' directories under dataDir/users and server logs
@@ -209,8 +215,11 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 		return spawner.Handle{}, err
 	}
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	// The address goes only into JUPYTERHUB_SERVICE_URL, from which jupyterhub-singleuser
+	// takes its ip and port (as JupyterHub's spawners do): unlike the command line, a
+	// process's environment is hidden from other uids, so users cannot learn which port the
+	// next server will bind.
 	args := append([]string{}, l.cfg.Command[1:]...)
-	args = append(args, "--ip=127.0.0.1", "--port="+strconv.Itoa(port))
 	if os.Geteuid() == 0 && !l.isolate {
 		args = append(args, "--allow-root")
 	}
@@ -257,7 +266,11 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 		logFile.Close()
 		return spawner.Handle{}, fmt.Errorf("start %s: %w", l.cfg.Command[0], err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), tail: tail}
+	sockUID := os.Geteuid()
+	if l.isolate {
+		sockUID = uid
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{}), tail: tail, uid: sockUID, sockets: map[uint64]bool{}}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()

@@ -31,6 +31,12 @@ func newManager(t *testing.T, behaviours map[string]string, httpTimeout time.Dur
 // are numbered in the order they first start (alice 1, bob 2…) unless numbers says otherwise.
 func newManagerIn(t *testing.T, dir string, cfg config.LocalSpawner, behaviours map[string]string, httpTimeout time.Duration) (*spawner.Manager, *local.Local, string) {
 	t.Helper()
+	return newManagerPolling(t, dir, cfg, behaviours, httpTimeout, 100*time.Millisecond)
+}
+
+// newManagerPolling is newManagerIn polling the servers every poll.
+func newManagerPolling(t *testing.T, dir string, cfg config.LocalSpawner, behaviours map[string]string, httpTimeout, poll time.Duration) (*spawner.Manager, *local.Local, string) {
+	t.Helper()
 	script, _ := filepath.Abs("testdata/server.py")
 	skel := t.TempDir()
 	os.WriteFile(filepath.Join(skel, "Start here.ipynb"), []byte(`{"cells": []}`), 0o644)
@@ -42,7 +48,7 @@ func newManagerIn(t *testing.T, dir string, cfg config.LocalSpawner, behaviours 
 	var mu sync.Mutex
 	numbers := map[string]int64{}
 	m := spawner.NewManager(sp, spawner.Options{
-		StartTimeout: 30 * time.Second, HTTPTimeout: httpTimeout, PollInterval: 100 * time.Millisecond,
+		StartTimeout: 30 * time.Second, HTTPTimeout: httpTimeout, PollInterval: poll,
 		Prepare: func(ctx context.Context, user string) (spawner.Spec, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -208,18 +214,29 @@ func TestStopEndsProcess(t *testing.T) {
 	}
 }
 
-// serverPID finds the server's process by the port it listens on.
+// serverPID finds the server's process by the address in its environment: the process whose
+// parent is not a server too (the server's kernels inherit its environment).
 func serverPID(t *testing.T, m *spawner.Manager, user string) int {
 	t.Helper()
 	target, _ := m.Target(user)
+	want := "JUPYTERHUB_SERVICE_URL=" + target.String() + "/"
+	servers := map[int]int{} // pid → parent
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if strings.Contains(string(cmdline), "--port="+target.Port()) {
+		environ, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if !strings.Contains(string(environ), want) {
+			continue
+		}
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		servers[pid], _ = strconv.Atoi(fields[1])
+	}
+	for pid, parent := range servers {
+		if _, ok := servers[parent]; !ok {
 			return pid
 		}
 	}

@@ -1,9 +1,11 @@
-"""A stand-in single-user server for spawner tests: it serves HTTP on --port the way
-jupyterhub-singleuser does, or misbehaves according to $BEHAVIOUR."""
+"""A stand-in single-user server for spawner tests: it serves HTTP on the port of
+$JUPYTERHUB_SERVICE_URL the way jupyterhub-singleuser does, or misbehaves according to
+$BEHAVIOUR."""
 import http.server
 import os
 import sys
 import time
+import urllib.parse
 
 behaviour = os.environ.get("BEHAVIOUR", "serve")
 if behaviour == "crash":
@@ -11,8 +13,10 @@ if behaviour == "crash":
     sys.exit(3)
 if behaviour == "hang":
     time.sleep(3600)
+if behaviour == "slowbind":
+    time.sleep(2)  # as long as jupyterhub-singleuser takes to bind its port
 
-port = int(next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--port=")))
+port = urllib.parse.urlparse(os.environ["JUPYTERHUB_SERVICE_URL"]).port
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -1,0 +1,167 @@
+package local_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ohtkhub/ohtkhub/internal/config"
+)
+
+// squatterUID is the uid of another user's kernel in the squatting tests.
+const squatterUID = config.DefaultUIDBase + 99
+
+// squat starts, as another user's code would (under squatterUID when the tests run as root),
+// an HTTP server on 127.0.0.1:port answering 200 "squatter" to everything.
+func squat(t *testing.T, port string) {
+	t.Helper()
+	code := `
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "8"); self.end_headers(); self.wfile.write(b"squatter")
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+print("bound", flush=True)
+s.serve_forever()
+`
+	cmd := exec.Command("/usr/bin/python3", "-c", code, port)
+	cmd.Dir = "/"
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: squatterUID, Gid: squatterUID, Groups: []uint32{}}}
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "bound\n" {
+		t.Fatalf("squatter on port %s did not bind: %q %v", port, line, err)
+	}
+}
+
+// pendingPort finds the port a starting server of user will listen on, as root reads it from
+// the server's environment (other users cannot).
+func pendingPort(t *testing.T, user string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			environ, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+			vars := strings.Split(string(environ), "\x00")
+			var mine bool
+			var service string
+			for _, v := range vars {
+				mine = mine || v == "JUPYTERHUB_USER="+user
+				if s, ok := strings.CutPrefix(v, "JUPYTERHUB_SERVICE_URL="); ok {
+					service = s
+				}
+			}
+			if mine && service != "" {
+				u, err := url.Parse(service)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return u.Port()
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no starting server of %s", user)
+	return ""
+}
+
+// TestSquatterBeforeServerFailsSpawn: another user's process that binds a starting server's
+// port first and answers HTTP is not taken for the server: the spawn fails with the reason and
+// the user is never routed to it.
+func TestSquatterBeforeServerFailsSpawn(t *testing.T) {
+	m, _, _ := newManager(t, map[string]string{"alice": "slowbind"}, 10*time.Second)
+	m.Start("alice")
+	squat(t, pendingPort(t, "alice"))
+	e := wait(t, m, "alice")
+	if e.Ready {
+		t.Fatal("the squatter was taken for alice's server")
+	}
+	if !strings.Contains(e.Message, "another process listens at the server's address") {
+		t.Fatalf("reason %q", e.Message)
+	}
+	if _, ok := m.Target("alice"); ok {
+		t.Fatal("alice routed to the squatter")
+	}
+}
+
+// TestDeadServerUnroutedAtOnce: once a server's process has died the hub stops routing to it
+// at once, long before its next poll, and never connects to a process that took its port.
+func TestDeadServerUnroutedAtOnce(t *testing.T) {
+	m, _, _ := newManagerPolling(t, t.TempDir(), config.LocalSpawner{}, nil, 10*time.Second, time.Hour)
+	m.Start("bob")
+	if e := wait(t, m, "bob"); !e.Ready {
+		t.Fatalf("%+v", e)
+	}
+	target, _ := m.Target("bob")
+	syscall.Kill(serverPID(t, m, "bob"), syscall.SIGKILL)
+	squat(t, target.Port())
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if _, ok := m.Target("bob"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("dead server still routed 2s after it died")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := m.Status("bob"); !strings.Contains(st.LastError, "the server process exited") {
+		t.Fatalf("reason %q", st.LastError)
+	}
+	if c, err := m.DialContext(t.Context(), "tcp", target.Host); err == nil {
+		c.Close()
+		t.Fatal("the proxy may connect to the squatter on the dead server's port")
+	}
+}
+
+// TestDialChecksServer: the proxy's connections to a running server are checked; one to a
+// port the server does not hold is refused.
+func TestDialChecksServer(t *testing.T) {
+	m, _, _ := newManager(t, nil, 10*time.Second)
+	m.Start("carol")
+	if e := wait(t, m, "carol"); !e.Ready {
+		t.Fatalf("%+v", e)
+	}
+	target, _ := m.Target("carol")
+	c, err := m.DialContext(t.Context(), "tcp", target.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	tr := &http.Transport{DialContext: m.DialContext}
+	resp, err := (&http.Client{Transport: tr}).Get(target.String() + "/user/carol/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if c, err := m.DialContext(t.Context(), "tcp", ln.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("dialled an address that is no server's")
+	}
+}

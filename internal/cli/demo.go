@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ohtkhub/ohtkhub/internal/config"
 	"github.com/ohtkhub/ohtkhub/internal/datadir"
 	"github.com/ohtkhub/ohtkhub/internal/demo"
 )
@@ -20,7 +21,7 @@ func init() {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stdout, stderr, "ohtkhub demo [--data-dir .data/demo] [--hub-addr A] [--api-addr A] [--reports N]",
+	fs := newFlags("demo", stdout, stderr, "ohtkhub demo [--data-dir .data/demo] [--hub-addr A] [--api-addr A] [--reports N] [--uid-base U]",
 		"Starts the api (with the built-in OAuth2 provider) and the hub (local spawner) on 127.0.0.1\n"+
 			"with two seeded tenants, bunny and bon, prints the URL and the logins and writes them to\n"+
 			"<data-dir>/demo.json. Started again on the same --data-dir it keeps users, tokens and notebooks.")
@@ -28,6 +29,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	hubAddr := fs.String("hub-addr", "127.0.0.1:8000", "address the hub listens on")
 	apiAddr := fs.String("api-addr", "127.0.0.1:8001", "address the api listens on")
 	reports := fs.Int("reports", 3000, "incident reports seeded per tenant on first start")
+	uidBase := fs.Int64("uid-base", config.DefaultUIDBase, "as root, the uid of a user's server is this plus the user's number; demos side by side need ranges that do not overlap")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -41,7 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		defer lock.Release()
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, err := demo.Start(ctx, demo.Options{DataDir: *dataDir, HubAddr: *hubAddr, APIAddr: *apiAddr, Reports: *reports, Logger: logger})
+	d, err := demo.Start(ctx, demo.Options{DataDir: *dataDir, HubAddr: *hubAddr, APIAddr: *apiAddr, Reports: *reports, UIDBase: *uidBase, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,10 @@ type Options struct {
 	Reports int
 	// SingleUser is the single-user server command; empty means jupyterhub-singleuser.
 	SingleUser string
-	Logger     *slog.Logger
+	// UIDBase is the local spawner's uid_base (0: its default). Demos side by side on one
+	// machine need ranges that do not overlap.
+	UIDBase int64
+	Logger  *slog.Logger
 }
 
 // tenantSpec describes one seeded tenant.
@@ -172,6 +175,7 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 	}
 	hubCfg.Spawner.Kind = "local"
 	hubCfg.Spawner.Local.SkeletonDir = skelDir
+	hubCfg.Spawner.Local.UIDBase = opts.UIDBase
 	if opts.SingleUser != "" {
 		hubCfg.Spawner.Local.Command = []string{opts.SingleUser}
 	}

@@ -21,6 +21,11 @@ var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value=
 
 // signIn logs a user in at the hub through the tenant's login page with a plain HTTP
 // client and returns the page the hub finally shows. next keeps the hub from spawning.
+
+// testUIDBase is the demo tests' uid_base, apart from the uids of other packages' tests,
+// which run side by side.
+const testUIDBase = 230000
+
 func signIn(t *testing.T, c *http.Client, hubURL, key, username, password, next string) (*http.Response, string) {
 	t.Helper()
 	resp, err := c.Get(hubURL + "hub/" + key + "/oauth_login?next=" + url.QueryEscape(next))
@@ -77,7 +82,7 @@ func hubUserName(t *testing.T, c *http.Client, hubURL string) string {
 func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	start := func() *Demo {
-		d, err := Start(t.Context(), Options{DataDir: dir, HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Reports: 40})
+		d, err := Start(t.Context(), Options{DataDir: dir, HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", UIDBase: testUIDBase, Reports: 40})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +149,7 @@ func TestRestartKeepsState(t *testing.T) {
 // before doing anything and names the packages to install.
 func TestMissingSingleUserSaysWhatToInstall(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	_, err := Start(t.Context(), Options{DataDir: dir, HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", SingleUser: "no-such-jupyterhub-singleuser"})
+	_, err := Start(t.Context(), Options{DataDir: dir, HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", UIDBase: testUIDBase, SingleUser: "no-such-jupyterhub-singleuser"})
 	if err == nil || !strings.Contains(err.Error(), InstallHint) {
 		t.Fatalf("error %v, want one naming %q", err, InstallHint)
 	}

@@ -33,7 +33,7 @@ func chromium(t *testing.T) string {
 func startDemo(t *testing.T, reports int) *Demo {
 	t.Helper()
 	d, err := Start(t.Context(), Options{
-		DataDir: t.TempDir(), HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Reports: reports,
+		DataDir: t.TempDir(), HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", UIDBase: testUIDBase, Reports: reports,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ func TestFilesPrivateToTheHub(t *testing.T) {
 		t.Skip("the layout for isolated servers needs the hub to run as root")
 	}
 	dir := filepath.Join(t.TempDir(), "demo")
-	d, err := Start(t.Context(), Options{DataDir: dir, HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Reports: 20})
+	d, err := Start(t.Context(), Options{DataDir: dir, HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", UIDBase: testUIDBase, Reports: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestFilesPrivateToTheHub(t *testing.T) {
 	paths = append(paths, filepath.Join(dir, "hub/python/ohtk/__init__.py"))
 	cmd := exec.Command("/usr/bin/python3", append([]string{"-c", code}, paths...)...)
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 200001, Gid: 200001, Groups: []uint32{}}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testUIDBase + 1, Gid: testUIDBase + 1, Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

@@ -52,6 +52,9 @@ func testKey() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
+// testUIDBase is the uid_base of the test hubs.
+const testUIDBase = 220000
+
 // startHub serves a hub configured by cfg (public URL and listen address filled in from ln
 // and base) until the test ends.
 func startHub(t testing.TB, ln net.Listener, base string, cfg config.Hub) *testHub {
@@ -67,6 +70,10 @@ func startHub(t testing.TB, ln net.Listener, base string, cfg config.Hub) *testH
 	}
 	if cfg.Spawner.StartTimeout == 0 {
 		cfg.Spawner.StartTimeout = 90 * time.Second
+	}
+	if cfg.Spawner.Local.UIDBase == 0 {
+		// Not the spawner tests' uids: their packages' tests run side by side.
+		cfg.Spawner.Local.UIDBase = testUIDBase
 	}
 	if cfg.RedirectToServer == nil {
 		// Most tests sign in without wanting a server; those that do say so.

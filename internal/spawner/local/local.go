@@ -41,6 +41,8 @@ type Local struct {
 	// isolate runs servers under their own uids; uidBase plus a user's number is the uid.
 	isolate bool
 	uidBase int64
+	// lockDir holds the uid locks (LockDir).
+	lockDir string
 
 	mu    sync.Mutex
 	procs map[string]*proc
@@ -77,7 +79,7 @@ func New(cfg config.LocalSpawner, extraEnv map[string]string, dataDir string, lo
 	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	l := &Local{cfg: cfg, extra: extraEnv, dataDir: dataDir, log: log, procs: map[string]*proc{}, uidBase: cfg.UIDBase}
+	l := &Local{cfg: cfg, extra: extraEnv, dataDir: dataDir, log: log, procs: map[string]*proc{}, uidBase: cfg.UIDBase, lockDir: LockDir}
 	if l.uidBase == 0 {
 		l.uidBase = config.DefaultUIDBase
 	}
@@ -197,6 +199,7 @@ func (l *Local) UserDir(slug string) string { return filepath.Join(l.dataDir, "u
 func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, error) {
 	dir := l.UserDir(spec.Slug)
 	uid := -1
+	var uidLock *os.File
 	if l.isolate {
 		if spec.Number <= 0 {
 			return spawner.Handle{}, fmt.Errorf("local: user %s has no number in the hub's store", spec.User)
@@ -206,6 +209,18 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 			return spawner.Handle{}, fmt.Errorf("local: uid %d for user %s belongs to the account %q of this machine; choose another spawner.local.uid_base", uid, spec.User, u.Username)
 		}
+		lock, err := lockUID(l.lockDir, uid)
+		if err != nil {
+			return spawner.Handle{}, err
+		}
+		// Held while the server runs: released when its process has exited, or now if it
+		// does not start.
+		defer func() {
+			if uidLock != nil {
+				uidLock.Close()
+			}
+		}()
+		uidLock = lock
 	}
 	if err := l.prepareDir(dir, uid, spec.User); err != nil {
 		return spawner.Handle{}, err
@@ -271,9 +286,14 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 		sockUID = uid
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{}), tail: tail, uid: sockUID, sockets: map[uint64]bool{}}
+	held := uidLock
+	uidLock = nil
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
+		if held != nil {
+			held.Close()
+		}
 		close(p.done)
 	}()
 	id := strconv.Itoa(cmd.Process.Pid)

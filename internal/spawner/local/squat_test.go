@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -163,5 +164,31 @@ func TestDialChecksServer(t *testing.T) {
 	if c, err := m.DialContext(t.Context(), "tcp", ln.Addr().String()); err == nil {
 		c.Close()
 		t.Fatal("dialled an address that is no server's")
+	}
+}
+
+// TestUIDHeldByAnotherHub: two hubs with the same uid_base would run two users under one uid;
+// while one hub's server runs under a uid, another hub cannot start a server under it, and
+// says why. Once the first server stops the uid is free again.
+func TestUIDHeldByAnotherHub(t *testing.T) {
+	requireRoot(t)
+	m1, _, _ := newManager(t, nil, 10*time.Second)
+	m2, _, _ := newManager(t, nil, 10*time.Second)
+	m1.Start("alice")
+	if e := wait(t, m1, "alice"); !e.Ready {
+		t.Fatalf("%+v", e)
+	}
+	m2.Start("alice")
+	e := wait(t, m2, "alice")
+	want := fmt.Sprintf("uid %d is in use by another ohtkhub hub (pid %d); give each hub its own uid_base", config.DefaultUIDBase+1, os.Getpid())
+	if e.Ready || !strings.Contains(e.Message, want) {
+		t.Fatalf("second hub: %+v, want %q", e, want)
+	}
+	if err := m1.Stop(t.Context(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	m2.Start("alice")
+	if e := wait(t, m2, "alice"); !e.Ready {
+		t.Fatalf("after the first hub's server stopped: %+v", e)
 	}
 }

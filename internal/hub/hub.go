@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error)
 	}
 	h.admins = hubapi.NewAdmins(cfg.GlobalAdminUsers)
 	h.api = hubapi.New(h.base, st, h.sessions, h.servers, h.login, h.admins, logger)
-	h.proxy = proxy.New(h.base, h.servers, h.sessions, h.render, h.pageData, logger)
+	h.proxy = proxy.New(h.base, h.servers, h.sessions, st, h.render, h.pageData, logger)
 	h.handler = h.routes()
 	return h, nil
 }

@@ -113,17 +113,7 @@ const kindSession = "session"
 // session cookie.
 func (a *API) identify(r *http.Request) (caller, error) {
 	ctx := r.Context()
-	secret := ""
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, value, _ := strings.Cut(h, " ")
-		if strings.EqualFold(scheme, "token") || strings.EqualFold(scheme, "bearer") {
-			secret = strings.TrimSpace(value)
-		}
-	}
-	if secret == "" {
-		secret = r.URL.Query().Get("token")
-	}
-	if secret != "" {
+	if secret := session.APIToken(r); secret != "" {
 		t, err := a.store.TokenBySecret(ctx, secret)
 		if err != nil {
 			return caller{}, err

@@ -37,11 +37,17 @@ type Sessions interface {
 	Get(ctx context.Context, r *http.Request) (store.Session, error)
 }
 
+// Tokens finds the hub API tokens that requests without a hub session carry.
+type Tokens interface {
+	TokenBySecret(ctx context.Context, secret string) (store.Token, error)
+}
+
 // Proxy is the handler for {base}user/.
 type Proxy struct {
 	base     string
 	targets  Targets
 	sessions Sessions
+	tokens   Tokens
 	render   *web.Renderer
 	pageData func(r *http.Request) web.Page
 	log      *slog.Logger
@@ -53,8 +59,8 @@ type Proxy struct {
 type targetKey struct{}
 
 // New returns the proxy. pageData fills the common fields of the pages it renders.
-func New(base string, targets Targets, sessions Sessions, render *web.Renderer, pageData func(*http.Request) web.Page, log *slog.Logger) *Proxy {
-	p := &Proxy{base: base, targets: targets, sessions: sessions, render: render, pageData: pageData, log: log}
+func New(base string, targets Targets, sessions Sessions, tokens Tokens, render *web.Renderer, pageData func(*http.Request) web.Page, log *slog.Logger) *Proxy {
+	p := &Proxy{base: base, targets: targets, sessions: sessions, tokens: tokens, render: render, pageData: pageData, log: log}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
 	transport.ResponseHeaderTimeout = 0
@@ -124,10 +130,22 @@ func queryOf(r *http.Request) string {
 // ServeHTTP checks who is asking and forwards to the owner's running server.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	hasToken := r.Header.Get("Authorization") != "" || r.URL.Query().Has("token")
-	if !hasToken {
-		sess, err := p.sessions.Get(r.Context(), r)
-		if err != nil {
+	// A browser signed in as someone else never reaches this server, token or not: the server's
+	// pages run on the hub's origin, where the browser's hub session would be theirs to use.
+	sess, err := p.sessions.Get(r.Context(), r)
+	switch {
+	case err == nil && sess.User != name:
+		if isAPI(r) {
+			writeJSON(w, http.StatusForbidden, "This server belongs to another user.")
+			return
+		}
+		p.render.Error(w, p.pageData(r), http.StatusForbidden, "This server belongs to another user.")
+		return
+	case err != nil:
+		// Without a session, only a hub API token of the server's owner gets through (the
+		// server checks it again with the hub).
+		secret := session.APIToken(r)
+		if secret == "" {
 			if isAPI(r) {
 				writeJSON(w, http.StatusForbidden, "Not signed in.")
 				return
@@ -135,12 +153,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, p.base+"hub/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
 			return
 		}
-		if sess.User != name {
-			if isAPI(r) {
-				writeJSON(w, http.StatusForbidden, "This server belongs to another user.")
-				return
-			}
-			p.render.Error(w, p.pageData(r), http.StatusForbidden, "This server belongs to another user.")
+		if tok, err := p.tokens.TokenBySecret(r.Context(), secret); err != nil || tok.User != name {
+			writeJSON(w, http.StatusForbidden, "The token does not give access to this server.")
 			return
 		}
 	}

@@ -133,3 +133,17 @@ func StripHubCookies(h http.Header) {
 		h.Set("Cookie", strings.Join(kept, "; "))
 	}
 }
+
+// APIToken returns the hub API token a request carries, as JupyterHub reads it: the
+// Authorization header ("token X" or "Bearer X"), else the token query parameter; "" if none.
+func APIToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, value, _ := strings.Cut(h, " ")
+		if strings.EqualFold(scheme, "token") || strings.EqualFold(scheme, "bearer") {
+			if v := strings.TrimSpace(value); v != "" {
+				return v
+			}
+		}
+	}
+	return r.URL.Query().Get("token")
+}

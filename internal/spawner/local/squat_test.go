@@ -192,3 +192,56 @@ func TestUIDHeldByAnotherHub(t *testing.T) {
 		t.Fatalf("after the first hub's server stopped: %+v", e)
 	}
 }
+
+// TestIPv6ListenerBesideServerIsHarmless: another user may bind a running server's port on
+// [::1] or [::] with IPV6_V6ONLY (nothing stops that beside the server's 127.0.0.1 socket).
+// Those sockets never receive the hub's connections, so they neither count against the server
+// nor get it stopped.
+func TestIPv6ListenerBesideServerIsHarmless(t *testing.T) {
+	for _, host := range []string{"::1", "::"} {
+		t.Run(host, func(t *testing.T) {
+			m, _, _ := newManager(t, nil, 10*time.Second)
+			m.Start("dave")
+			if e := wait(t, m, "dave"); !e.Ready {
+				t.Fatalf("%+v", e)
+			}
+			target, _ := m.Target("dave")
+			code := `
+import socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen()
+print("bound", flush=True)
+time.sleep(60)
+`
+			cmd := exec.Command("/usr/bin/python3", "-c", code, host, target.Port())
+			cmd.Dir = "/"
+			cmd.Stderr = os.Stderr
+			if os.Geteuid() == 0 {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: squatterUID, Gid: squatterUID, Groups: []uint32{}}}
+			}
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "bound\n" {
+				t.Fatalf("binding [%s]:%s: %q %v", host, target.Port(), line, err)
+			}
+			for range 3 {
+				c, err := m.DialContext(t.Context(), "tcp", target.Host)
+				if err != nil {
+					t.Fatalf("connection to dave's server refused beside a listener on [%s]: %v", host, err)
+				}
+				c.Close()
+			}
+			if _, ok := m.Target("dave"); !ok {
+				t.Fatal("dave's server was stopped")
+			}
+		})
+	}
+}

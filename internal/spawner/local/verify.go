@@ -104,8 +104,21 @@ type socket struct {
 	inode uint64
 }
 
-// listening returns the TCP sockets of this network namespace listening on port, IPv4 and
-// IPv6, on any address.
+// loopbackListen holds the local addresses, as /proc/net/tcp and tcp6 print them, of listening
+// sockets that a connection to 127.0.0.1 reaches: 127.0.0.1 and 0.0.0.0, and their IPv4-mapped
+// IPv6 forms. An IPv6 socket on [::] or [::1] is left out: one that accepts IPv4 too cannot be
+// bound beside the server's 127.0.0.1 socket (nor the server's beside it), and one that does
+// not (IPV6_V6ONLY) never receives the hub's connections, so counting it would let any user
+// make the hub stop another user's server.
+var loopbackListen = map[string]bool{
+	"0100007F":                         true,
+	"00000000":                         true,
+	"0000000000000000FFFF00000100007F": true,
+	"0000000000000000FFFF000000000000": true,
+}
+
+// listening returns the TCP sockets of this network namespace listening on port where a
+// connection to 127.0.0.1 arrives.
 func listening(port int) ([]socket, error) {
 	var out []socket
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
@@ -124,8 +137,8 @@ func listening(port int) ([]socket, error) {
 			if len(fields) < 10 || fields[3] != "0A" { // TCP_LISTEN
 				continue
 			}
-			_, hexPort, ok := strings.Cut(fields[1], ":")
-			if !ok {
+			hexAddr, hexPort, ok := strings.Cut(fields[1], ":")
+			if !ok || !loopbackListen[hexAddr] {
 				continue
 			}
 			if p, err := strconv.ParseUint(hexPort, 16, 16); err != nil || int(p) != port {

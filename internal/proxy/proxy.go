@@ -106,6 +106,16 @@ func isAPI(r *http.Request) bool {
 	return strings.HasPrefix(rest, "api/") || rest == "api" || r.Header.Get("Upgrade") != ""
 }
 
+// isNavigation reports whether a browser asks for a page to show (a tab, a frame), as its
+// Fetch Metadata headers say; API clients send none.
+func isNavigation(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Dest") {
+	case "document", "iframe", "frame", "embed", "object":
+		return true
+	}
+	return r.Header.Get("Sec-Fetch-Mode") == "navigate"
+}
+
 func writeJSON(w http.ResponseWriter, status int, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -144,8 +154,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		// Without a session, only a hub API token of the server's owner gets through (the
 		// server checks it again with the hub).
+		// A page a browser opens on a token alone would run on the hub's origin, where the
+		// browser may sign in later: browsers get the owner's session or the login page.
 		secret := session.APIToken(r)
-		if secret == "" {
+		if secret == "" || isNavigation(r) {
 			if isAPI(r) {
 				writeJSON(w, http.StatusForbidden, "Not signed in.")
 				return

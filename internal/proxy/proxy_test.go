@@ -191,19 +191,23 @@ func TestOnlyOwnerGetsThrough(t *testing.T) {
 	// user never gets through, token or not: the server's page would run on the hub's origin
 	// with that user's hub session.
 	for _, tc := range []struct {
-		path, cookie, auth string
-		status             int
-		body               string
+		path, cookie, auth, dest string
+		status                   int
+		body                     string
 	}{
-		{"/user/alice/api/kernels?token=alice-token", "", "", 200, `"rawpath":"/user/alice/api/kernels"`},
-		{"/user/alice/api/kernels", "", "token alice-token", 200, `"rawpath":"/user/alice/api/kernels"`},
-		{"/user/alice/api/kernels", "", "Bearer alice-token", 200, `"rawpath":"/user/alice/api/kernels"`},
-		{"/user/alice/custom/page.html?token=abc", "", "", 403, `{"message":"The token does not give access to this server.","status":403}`},
-		{"/user/alice/api/kernels?token=bob-token", "", "", 403, `{"message":"The token does not give access to this server.","status":403}`},
-		{"/user/alice/api/kernels", "", "token bob-token", 403, `{"message":"The token does not give access to this server.","status":403}`},
-		{"/user/alice/custom/page.html?token=alice-token", "ohtkhub-session=bob-secret", "", 403, "This server belongs to another user."},
-		{"/user/alice/api/kernels", "ohtkhub-session=bob-secret", "token alice-token", 403, "This server belongs to another user."},
-		{"/user/alice/api/kernels?token=bob-token", "ohtkhub-session=alice-secret", "", 200, `"rawpath":"/user/alice/api/kernels"`},
+		{"/user/alice/api/kernels?token=alice-token", "", "", "", 200, `"rawpath":"/user/alice/api/kernels"`},
+		{"/user/alice/api/kernels", "", "token alice-token", "", 200, `"rawpath":"/user/alice/api/kernels"`},
+		{"/user/alice/api/kernels", "", "Bearer alice-token", "", 200, `"rawpath":"/user/alice/api/kernels"`},
+		{"/user/alice/custom/page.html?token=abc", "", "", "", 403, `{"message":"The token does not give access to this server.","status":403}`},
+		{"/user/alice/api/kernels?token=bob-token", "", "", "", 403, `{"message":"The token does not give access to this server.","status":403}`},
+		{"/user/alice/api/kernels", "", "token bob-token", "", 403, `{"message":"The token does not give access to this server.","status":403}`},
+		{"/user/alice/custom/page.html?token=alice-token", "ohtkhub-session=bob-secret", "", "", 403, "This server belongs to another user."},
+		{"/user/alice/api/kernels", "ohtkhub-session=bob-secret", "token alice-token", "", 403, "This server belongs to another user."},
+		{"/user/alice/api/kernels?token=bob-token", "ohtkhub-session=alice-secret", "", "", 200, `"rawpath":"/user/alice/api/kernels"`},
+		// A page opened in a browser on a token alone would run on the hub's origin.
+		{"/user/alice/custom/page.html?token=alice-token", "", "", "document", 302, ""},
+		{"/user/alice/custom/page.html?token=alice-token", "", "", "iframe", 302, ""},
+		{"/user/alice/api/kernels", "", "token alice-token", "empty", 200, `"rawpath":"/user/alice/api/kernels"`},
 	} {
 		req, _ := http.NewRequest("GET", px.URL+tc.path, nil)
 		if tc.cookie != "" {
@@ -211,6 +215,9 @@ func TestOnlyOwnerGetsThrough(t *testing.T) {
 		}
 		if tc.auth != "" {
 			req.Header.Set("Authorization", tc.auth)
+		}
+		if tc.dest != "" {
+			req.Header.Set("Sec-Fetch-Dest", tc.dest)
 		}
 		resp, err := http.DefaultTransport.RoundTrip(req)
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,31 +16,13 @@ import (
 
 // Every test of this package runs once per backend: SQLite (the demo's data directory) and
 // PostgreSQL (OHTK's own database, a throwaway cluster started by the tests, read by the api
-// under a role that cannot write OHTK's tables). OHTKHUB_TEST_BACKENDS=postgres (or sqlite)
+// under a role that cannot write OHTK's tables). OHTKHUB_TEST_BACKENDS=postgresql (or sqlite)
 // runs one of them only.
-var backends = []string{"sqlite", "postgresql"}
-
+//
 // backend is the one the current run of the tests uses.
 var backend string
 
-func TestMain(m *testing.M) {
-	run := backends
-	if only := os.Getenv("OHTKHUB_TEST_BACKENDS"); only != "" {
-		run = strings.Split(only, ",")
-	}
-	code := 0
-	for _, b := range run {
-		backend = b
-		if c := m.Run(); c != 0 {
-			fmt.Fprintf(os.Stderr, "FAIL with backend %s\n", b)
-			code = c
-		}
-	}
-	if err := pgtest.StopShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.RunBackends(m, &backend) }
 
 // openStore returns a store holding tenants "bunny" and "bon" with OHTK's tables, and
 // connections to both tenants that may write them (the fixtures' way in).

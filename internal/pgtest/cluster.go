@@ -18,8 +18,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -230,4 +232,32 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) (url string, 
 		return c.exec(context.Background(), "postgres", `DROP DATABASE IF EXISTS `+ident(name)+` WITH (FORCE)`)
 	}
 	return c.URL(name, Superuser), drop, nil
+}
+
+// Backends are the databases RunBackends runs a package's tests on.
+var Backends = []string{"sqlite", "postgresql"}
+
+// RunBackends is a TestMain body for packages whose every test runs once per backend: it sets
+// *backend to each of Backends in turn (or of OHTKHUB_TEST_BACKENDS, comma-separated, to run
+// some only), runs the tests, stops the shared PostgreSQL cluster and exits with the first
+// failure's code. Missing PostgreSQL binaries fail the PostgreSQL run, never skip it.
+func RunBackends(m *testing.M, backend *string) {
+	run := Backends
+	if only := os.Getenv("OHTKHUB_TEST_BACKENDS"); only != "" {
+		run = strings.Split(only, ",")
+	}
+	code := 0
+	for _, b := range run {
+		*backend = b
+		if c := m.Run(); c != 0 {
+			fmt.Fprintf(os.Stderr, "FAIL with backend %s\n", b)
+			if code == 0 {
+				code = c
+			}
+		}
+	}
+	if err := StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
+	}
+	os.Exit(code)
 }

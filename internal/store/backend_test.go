@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -15,29 +13,10 @@ import (
 // PostgreSQL (a throwaway cluster started by the tests, an empty database per test).
 // OHTKHUB_TEST_BACKENDS=postgresql (or sqlite) runs one of them only. Missing PostgreSQL
 // binaries fail the PostgreSQL run; they are never a reason to skip it.
-var backends = []string{"sqlite", "postgresql"}
-
 // backend is the one the current run of the tests uses.
 var backend string
 
-func TestMain(m *testing.M) {
-	run := backends
-	if only := os.Getenv("OHTKHUB_TEST_BACKENDS"); only != "" {
-		run = strings.Split(only, ",")
-	}
-	code := 0
-	for _, b := range run {
-		backend = b
-		if c := m.Run(); c != 0 {
-			fmt.Fprintf(os.Stderr, "FAIL with backend %s\n", b)
-			code = c
-		}
-	}
-	if err := pgtest.StopShared(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.RunBackends(m, &backend) }
 
 // testDB is where one test's hub state lives: the data directory, and with PostgreSQL the
 // URL of an empty database of the test's own.

@@ -34,8 +34,16 @@ s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
 print("bound", flush=True)
 s.serve_forever()
 `
-	cmd := exec.Command("/usr/bin/python3", "-c", code, port)
+	asOtherUser(t, code, port)
+}
+
+// asOtherUser runs the Python code with args, as another user's code would (under squatterUID
+// when the tests run as root), and returns once it has printed "bound". It ends with the test.
+func asOtherUser(t *testing.T, code string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/python3", append([]string{"-c", code}, args...)...)
 	cmd.Dir = "/"
+	cmd.Stderr = os.Stderr
 	if os.Geteuid() == 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: squatterUID, Gid: squatterUID, Groups: []uint32{}}}
 	}
@@ -48,7 +56,7 @@ s.serve_forever()
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "bound\n" {
-		t.Fatalf("squatter on port %s did not bind: %q %v", port, line, err)
+		t.Fatalf("python %v did not bind: %q %v", args, line, err)
 	}
 }
 
@@ -215,23 +223,7 @@ s.listen()
 print("bound", flush=True)
 time.sleep(60)
 `
-			cmd := exec.Command("/usr/bin/python3", "-c", code, host, target.Port())
-			cmd.Dir = "/"
-			cmd.Stderr = os.Stderr
-			if os.Geteuid() == 0 {
-				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: squatterUID, Gid: squatterUID, Groups: []uint32{}}}
-			}
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "bound\n" {
-				t.Fatalf("binding [%s]:%s: %q %v", host, target.Port(), line, err)
-			}
+			asOtherUser(t, code, host, target.Port())
 			for range 3 {
 				c, err := m.DialContext(t.Context(), "tcp", target.Host)
 				if err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -32,6 +33,9 @@ type Config struct {
 	Provider  ProviderConfig `yaml:"provider"`
 	Export    ExportConfig   `yaml:"export"`
 	Metrics   MetricsConfig  `yaml:"metrics"`
+	// Logger receives the api's log lines (one per export, provider events); nil means
+	// slog.Default().
+	Logger *slog.Logger `yaml:"-"`
 }
 
 // MetricsConfig says who may read the Prometheus metrics. With neither field set they are not

@@ -43,7 +43,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: store, log: slog.Default(), metrics: newMetrics()}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, store: store, log: log, metrics: newMetrics()}
 	if s.metricsToken, err = cfg.metricsToken(); err != nil {
 		store.Close()
 		return nil, err

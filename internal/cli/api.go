@@ -46,6 +46,8 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer lock.Release()
 	}
+	// The same line format as the hub's log.
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
 	srv, err := api.New(ctx, cfg)
 	if err != nil {
 		return err

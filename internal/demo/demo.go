@@ -157,6 +157,7 @@ func Start(ctx context.Context, opts Options) (*Demo, error) {
 	apiCfg := api.DefaultConfig()
 	apiCfg.DataDir = filepath.Join(dataDir, "api")
 	apiCfg.Listen = d.apiLn.Addr().String()
+	apiCfg.Logger = opts.Logger
 	if d.api, err = api.New(ctx, apiCfg); err != nil {
 		d.closeListeners()
 		return nil, fmt.Errorf("api: %w", err)

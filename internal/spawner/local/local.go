@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
+	"github.com/ohtkhub/ohtkhub/internal/datadir"
 	"github.com/ohtkhub/ohtkhub/internal/spawner"
 )
 
@@ -199,7 +200,7 @@ func (l *Local) UserDir(slug string) string { return filepath.Join(l.dataDir, "u
 func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, error) {
 	dir := l.UserDir(spec.Slug)
 	uid := -1
-	var uidLock *os.File
+	var uidLock *datadir.Lock
 	if l.isolate {
 		if spec.Number <= 0 {
 			return spawner.Handle{}, fmt.Errorf("local: user %s has no number in the hub's store", spec.User)
@@ -215,12 +216,8 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 		}
 		// Held while the server runs: released when its process has exited, or now if it
 		// does not start.
-		defer func() {
-			if uidLock != nil {
-				uidLock.Close()
-			}
-		}()
 		uidLock = lock
+		defer func() { uidLock.Release() }() // nil once the server's process holds it
 	}
 	if err := l.prepareDir(dir, uid, spec.User); err != nil {
 		return spawner.Handle{}, err
@@ -291,9 +288,7 @@ func (l *Local) Start(ctx context.Context, spec spawner.Spec) (spawner.Handle, e
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
-		if held != nil {
-			held.Close()
-		}
+		held.Release()
 		close(p.done)
 	}()
 	id := strconv.Itoa(cmd.Process.Pid)

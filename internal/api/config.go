@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
-	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
+	"github.com/ohtkhub/ohtkhub/internal/migrate"
 )
 
 // Config is the api's configuration file (api.yaml).
@@ -115,7 +115,7 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return errors.New("data_dir: required")
 	}
-	if c.Database != "" && !ohtkdb.IsPostgresURL(c.Database) {
+	if c.Database != "" && !migrate.IsPostgresURL(c.Database) {
 		return errors.New("database: want a postgres:// URL, or nothing for the SQLite databases under data_dir")
 	}
 	if c.PublicURL != "" {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ohtkhub/ohtkhub/internal/migrate"
 	"github.com/ohtkhub/ohtkhub/internal/oauthserver"
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
 )
@@ -78,7 +79,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // OpenStore opens the store cfg selects: OHTK's PostgreSQL database when cfg.Database is a
 // postgres:// URL, else the SQLite databases under cfg.DataDir.
 func OpenStore(ctx context.Context, cfg Config) (*ohtkdb.Store, error) {
-	if ohtkdb.IsPostgresURL(cfg.Database) {
+	if migrate.IsPostgresURL(cfg.Database) {
 		return ohtkdb.OpenPostgres(ctx, cfg.Database)
 	}
 	return ohtkdb.Open(ctx, cfg.DataDir)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ohtkhub/ohtkhub/internal/api"
 	"github.com/ohtkhub/ohtkhub/internal/datadir"
-	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
+	"github.com/ohtkhub/ohtkhub/internal/migrate"
 )
 
 func init() {
@@ -39,7 +39,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	// The SQLite databases are the api's own: a second api on them would serve the same
 	// tenants beside the first. On OHTK's PostgreSQL, replicas share the database by design.
-	if !ohtkdb.IsPostgresURL(cfg.Database) {
+	if !migrate.IsPostgresURL(cfg.Database) {
 		lock, err := datadir.Acquire(cfg.DataDir)
 		if err != nil {
 			return err

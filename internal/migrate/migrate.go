@@ -18,12 +18,40 @@ import (
 	"strings"
 )
 
+// DB is what migrations run on: a *sql.DB, or the *sql.Conn that holds WithAdvisoryLock's lock.
+type DB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// IsPostgresURL reports whether a database setting names a PostgreSQL server (postgres:// or
+// postgresql://) rather than SQLite files in a data directory.
+func IsPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// WithAdvisoryLock runs f on one connection of the PostgreSQL pool db while that connection
+// holds the advisory lock named key, so that processes starting together (replicas) migrate
+// one after the other and the later ones find nothing left to do.
+func WithAdvisoryLock(ctx context.Context, db *sql.DB, key string, f func(*sql.Conn) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1))`, key); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, key)
+	return f(conn)
+}
+
 // tableName is what Apply accepts as the record table's name: it is put into SQL unquoted.
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // Apply applies the migrations in directory dir of fsys that table does not record yet,
 // creating table first if needed.
-func Apply(ctx context.Context, db *sql.DB, fsys fs.FS, dir, table string) error {
+func Apply(ctx context.Context, db DB, fsys fs.FS, dir, table string) error {
 	if !tableName.MatchString(table) {
 		return fmt.Errorf("migrate: bad table name %q", table)
 	}
@@ -55,7 +83,7 @@ func Apply(ctx context.Context, db *sql.DB, fsys fs.FS, dir, table string) error
 	return nil
 }
 
-func apply(ctx context.Context, db *sql.DB, table string, version int, name, body string) error {
+func apply(ctx context.Context, db DB, table string, version int, name, body string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package ohtkdb
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 
 	"github.com/ohtkhub/ohtkhub/internal/migrate"
@@ -13,6 +12,6 @@ var migrations embed.FS
 
 // applyMigrations applies, in order, the migrations of one set ("public", "tenant" or
 // "postgres") not yet applied.
-func applyMigrations(ctx context.Context, db *sql.DB, set string) error {
+func applyMigrations(ctx context.Context, db migrate.DB, set string) error {
 	return migrate.Apply(ctx, db, migrations, "migrations/"+set, "ohtkhub_migrations")
 }

@@ -9,17 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/ohtkhub/ohtkhub/internal/migrate"
 )
 
 // ErrReadOnly is returned for writes to OHTK's own tables in a PostgreSQL database: they
 // belong to OHTK, and the api only reads them.
 var ErrReadOnly = errors.New("ohtkdb: OHTK's tables are read-only")
-
-// IsPostgresURL reports whether a database setting names a PostgreSQL server
-// (postgres:// or postgresql://) rather than a SQLite data directory.
-func IsPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
 
 // pgBackend is a PostgreSQL database of OHTK: public holds django-tenants' tables, each
 // tenant a schema of OHTK's tables, and each tenant's ohtkhub tables a schema of their own.
@@ -86,13 +81,10 @@ func (pg *pgBackend) tenantDB(ctx context.Context, schema string) (*sql.DB, erro
 func (pg *pgBackend) migrate(ctx context.Context, api string) error {
 	db := pg.open(api, "public")
 	defer db.Close()
-	db.SetMaxOpenConns(1) // the advisory lock belongs to the session
-	if _, err := db.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1))`, api); err != nil {
-		return err
-	}
-	defer db.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, api)
-	if _, err := db.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{api}.Sanitize()); err != nil {
-		return err
-	}
-	return applyMigrations(ctx, db, "postgres")
+	return migrate.WithAdvisoryLock(ctx, db, api, func(conn *sql.Conn) error {
+		if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{api}.Sanitize()); err != nil {
+			return err
+		}
+		return applyMigrations(ctx, conn, "postgres")
+	})
 }

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,12 +60,6 @@ type Store struct {
 	now   func() time.Time
 }
 
-// isPostgresURL reports whether a database setting names a PostgreSQL server (postgres:// or
-// postgresql://) rather than the SQLite file in the data directory.
-func isPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
-
 // Open opens the hub's database, applies migrations and uses keys (32 bytes each; the first
 // encrypts) for secrets at rest. database is a postgres:// URL, or empty for the SQLite
 // database hub.db in dir (created if needed).
@@ -78,7 +71,7 @@ func Open(ctx context.Context, database, dir string, keys [][]byte) (*Store, err
 	var db *sql.DB
 	var where string
 	switch {
-	case isPostgresURL(database):
+	case migrate.IsPostgresURL(database):
 		db, where, err = openPostgres(ctx, database)
 	case database != "":
 		return nil, errors.New("store: database: want a postgres:// URL, or nothing for hub.db in the data directory")
@@ -132,25 +125,16 @@ func openPostgres(ctx context.Context, url string) (*sql.DB, string, error) {
 		return nil, "", errors.New("store: database: not a valid postgres:// URL")
 	}
 	where := fmt.Sprintf("PostgreSQL database %s on %s", cfg.Database, cfg.Host)
-	if err := migratePostgres(ctx, cfg); err != nil {
-		return nil, "", fmt.Errorf("store: migrate %s: %w", where, err)
-	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxIdleConns(4)
-	return db, where, nil
-}
-
-// migratePostgres applies the migrations holding an advisory lock, so that replicas starting
-// together migrate one after the other (the second finds nothing left to do).
-func migratePostgres(ctx context.Context, cfg *pgx.ConnConfig) error {
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	db.SetMaxOpenConns(1) // the advisory lock belongs to the session
-	if _, err := db.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext('ohtkhub:hub_migrations'))`); err != nil {
-		return err
+	err = migrate.WithAdvisoryLock(ctx, db, "ohtkhub:hub_migrations", func(conn *sql.Conn) error {
+		return migrate.Apply(ctx, conn, migrations, "migrations", "hub_migrations")
+	})
+	if err != nil {
+		db.Close()
+		return nil, "", fmt.Errorf("store: migrate %s: %w", where, err)
 	}
-	defer db.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('ohtkhub:hub_migrations'))`)
-	return migrate.Apply(ctx, db, migrations, "migrations", "hub_migrations")
+	return db, where, nil
 }
 
 // privateFile creates path with mode 0600 if it is missing, or takes group and other access

@@ -127,7 +127,7 @@ func New(ctx context.Context, cfg config.Hub, logger *slog.Logger) (*Hub, error)
 	if err := h.servers.Reconcile(ctx); err != nil {
 		logger.Warn("reconcile servers", "err", err)
 	}
-	h.admins = hubapi.NewAdmins(cfg.GlobalAdminUsers)
+	h.admins = hubapi.NewAdmins(cfg.GlobalAdmin)
 	h.api = hubapi.New(h.base, st, h.sessions, h.servers, h.login, h.admins, logger)
 	h.proxy = proxy.New(h.base, h.servers, h.sessions, st, h.render, h.pageData, logger)
 	h.handler = h.routes()

@@ -12,33 +12,28 @@ import (
 // of that tenant only; the hub's global_admin_users manage every tenant's users and read the
 // hub's metrics.
 type Admins struct {
-	global map[string]bool
+	global func(name string) bool
 }
 
-// NewAdmins returns the policy with the given global admins (hub user names).
-func NewAdmins(global []string) Admins {
-	a := Admins{global: map[string]bool{}}
-	for _, n := range global {
-		a.global[n] = true
-	}
-	return a
-}
+// NewAdmins returns the policy whose global admins are the hub user names global reports
+// (config.Hub.GlobalAdmin, which also lets them sign in).
+func NewAdmins(global func(name string) bool) Admins { return Admins{global: global} }
 
 // Global reports whether u administers every tenant.
-func (a Admins) Global(u store.User) bool { return a.global[u.Name] }
+func (a Admins) Global(u store.User) bool { return a.global(u.Name) }
 
 // Any reports whether u administers anyone: their tenant's users, or everyone.
-func (a Admins) Any(u store.User) bool { return u.Admin || a.global[u.Name] }
+func (a Admins) Any(u store.User) bool { return u.Admin || a.Global(u) }
 
 // Manages reports whether admin may list, read, start and stop target.
 func (a Admins) Manages(admin, target store.User) bool {
-	return a.global[admin.Name] || admin.Admin && admin.TenantKey == target.TenantKey
+	return a.Global(admin) || admin.Admin && admin.TenantKey == target.TenantKey
 }
 
 // Scope is the tenant whose users u may see, "" for every tenant; ok is false for non-admins.
 func (a Admins) Scope(u store.User) (tenant string, ok bool) {
 	switch {
-	case a.global[u.Name]:
+	case a.Global(u):
 		return "", true
 	case u.Admin:
 		return u.TenantKey, true

@@ -272,20 +272,8 @@ func (s *Store) User(ctx context.Context, name string) (User, error) {
 
 // Users returns every user, ordered by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM hub_users ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	users, _, err := s.ListUsers(ctx, "", 0, 0)
+	return users, err
 }
 
 // SetActivity records the user's last activity if it is later than the stored one.

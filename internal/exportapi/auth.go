@@ -158,20 +158,9 @@ func (h *handler) legacyTokens(ctx context.Context, db *sql.DB) (bool, error) {
 }
 
 // standIn returns the tenant's stand-in hash, checked for unknown usernames so they take as
-// long as known ones. It starts with the cost of the hash of the user who logged in last and
-// follows the hashes checked since.
+// long as known ones.
 func (h *handler) standIn(ctx context.Context, db *sql.DB) *djangohash.StandIn {
-	if v, ok := h.standIns.Load(db); ok {
-		return v.(*djangohash.StandIn)
-	}
-	s := new(djangohash.StandIn)
-	if encoded, err := ohtkdb.RecentPasswordHash(ctx, db); err != nil {
-		h.log.WarnContext(ctx, "export api: stand-in hash", "err", err)
-	} else {
-		s.Observe(encoded)
-	}
-	v, _ := h.standIns.LoadOrStore(db, s)
-	return v.(*djangohash.StandIn)
+	return h.standIns.For(ctx, db, h.log)
 }
 
 // basic authenticates HTTP Basic credentials: an API key, or the user's Django password.

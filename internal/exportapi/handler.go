@@ -75,9 +75,8 @@ type handler struct {
 	// tokenColumns caches, per tenant database, whether its access tokens lack
 	// token_checksum (DOT before 3.0).
 	tokenColumns sync.Map
-	// standIns holds, per tenant database, the *djangohash.StandIn checked for unknown
-	// usernames.
-	standIns sync.Map
+	// standIns are the per-tenant hashes checked for unknown usernames.
+	standIns ohtkdb.StandIns
 }
 
 // New returns the Export API handler. It expects the tenant in the request context

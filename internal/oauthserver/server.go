@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/ohtkdb"
@@ -76,9 +75,8 @@ type Server struct {
 	// ipLimiter allows each client IP four times the failures of one name.
 	ipLimiter *limiter
 	mux       *http.ServeMux
-	// standIns holds, per tenant database, the *djangohash.StandIn checked for unknown
-	// usernames.
-	standIns sync.Map
+	// standIns are the per-tenant hashes checked for unknown usernames.
+	standIns ohtkdb.StandIns
 }
 
 // New returns a provider configured by opts.

@@ -65,20 +65,9 @@ func userByID(ctx context.Context, db *sql.DB, id int64) (*user, error) {
 
 // standIn returns the tenant's stand-in hash: it is checked when a username does not exist,
 // so that a wrong username costs as much time as a wrong password and does not reveal which
-// usernames exist. It starts with the cost of the hash of the user who logged in last and
-// follows the hashes checked since.
+// usernames exist.
 func (s *Server) standIn(ctx context.Context, db *sql.DB) *djangohash.StandIn {
-	if v, ok := s.standIns.Load(db); ok {
-		return v.(*djangohash.StandIn)
-	}
-	si := new(djangohash.StandIn)
-	if encoded, err := ohtkdb.RecentPasswordHash(ctx, db); err != nil {
-		s.log.WarnContext(ctx, "stand-in hash", "err", err)
-	} else {
-		si.Observe(encoded)
-	}
-	v, _ := s.standIns.LoadOrStore(db, si)
-	return v.(*djangohash.StandIn)
+	return s.standIns.For(ctx, db, s.log)
 }
 
 // checkPassword returns the active user with that username and password, or errNoUser.

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -282,8 +281,7 @@ func setupTenant(ctx context.Context, store *ohtkdb.Store, hubURL string, t conf
 	if errors.Is(err, ohtkdb.ErrAlreadyExists) {
 		// The hub may have moved, or its configuration (and the secret with it) been lost.
 		if err = oauthserver.SetRedirectURIs(ctx, db, t.ClientID, redirect); err == nil {
-			_, err = db.ExecContext(ctx, `UPDATE oauth2_provider_application SET client_secret = $1, hash_client_secret = 1, updated = $2 WHERE client_id = $3`,
-				djangohash.Make(t.ClientSecret, oauthserver.SecretIterations), ohtkdb.FormatTime(time.Now()), t.ClientID)
+			err = oauthserver.SetClientSecret(ctx, db, t.ClientID, t.ClientSecret)
 		}
 	}
 	if err != nil {
@@ -296,12 +294,10 @@ func setupTenant(ctx context.Context, store *ohtkdb.Store, hubURL string, t conf
 // seedIfEmpty seeds a tenant that has no users with one random password for all of them and
 // prints the logins; the password is not stored anywhere else.
 func seedIfEmpty(ctx context.Context, db *sql.DB, ten ohtkdb.Tenant, reports, iterations int, stdout io.Writer) error {
-	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM accounts_user`).Scan(&n); err != nil {
+	if seeded, err := seed.Seeded(ctx, db); err != nil {
 		return err
-	}
-	if n > 0 {
-		fmt.Fprintf(stdout, "tenant %s has %d users: not seeded again\n", ten.SchemaName, n)
+	} else if seeded {
+		fmt.Fprintf(stdout, "tenant %s has users: not seeded again\n", ten.SchemaName)
 		return nil
 	}
 	password := newAPIKey()[5:21]

@@ -138,6 +138,20 @@ func SetRedirectURIs(ctx context.Context, db *sql.DB, clientID string, uris []st
 	return nil
 }
 
+// SetClientSecret gives an existing application a new secret, stored as a Django hash as
+// CreateApplication stores it; for example when the hub's copy of the old one was lost.
+func SetClientSecret(ctx context.Context, db *sql.DB, clientID, secret string) error {
+	res, err := db.ExecContext(ctx, `UPDATE oauth2_provider_application SET client_secret = $1, hash_client_secret = 1, updated = $2 WHERE client_id = $3`,
+		djangohash.Make(secret, SecretIterations), ohtkdb.FormatTime(time.Now()), clientID)
+	if err != nil {
+		return fmt.Errorf("oauthserver: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("oauthserver: client id %q: %w", clientID, ohtkdb.ErrNotFound)
+	}
+	return nil
+}
+
 // checkRedirectURI accepts absolute http(s) URIs without a fragment (RFC 6749 section 3.1.2).
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)

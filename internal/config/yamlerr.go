@@ -59,7 +59,7 @@ func yamlError(file string, root *yaml.Node, err error) error {
 	if m := unknownFieldPattern.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		field := m[2]
-		if p, ok := findKey(root, "", line, m[2]); ok {
+		if p, ok := findKey(root, line, m[2]); ok {
 			field = p
 		}
 		return fmt.Errorf("%s: %s (line %d): %w: unknown field", file, field, line, ErrInvalid)
@@ -86,7 +86,7 @@ func yamlError(file string, root *yaml.Node, err error) error {
 			got = "the value"
 		}
 		field := "?"
-		if p, ok := findValue(root, "", line); ok {
+		if p, ok := findValue(root, line); ok {
 			field = p
 		}
 		return fmt.Errorf("%s: %s (line %d): %w: %s is not %s", file, field, line, ErrInvalid, got, want)
@@ -95,11 +95,29 @@ func yamlError(file string, root *yaml.Node, err error) error {
 }
 
 // findValue returns the path (session_max_age, tenants[0].pkce) of the first value on line.
-func findValue(n *yaml.Node, path string, line int) (string, bool) {
+func findValue(root *yaml.Node, line int) (string, bool) {
+	return find(root, "", func(k, v *yaml.Node) bool {
+		if k == nil {
+			return v.Line == line && v.Kind == yaml.ScalarNode
+		}
+		// A block mapping starts on the line of its first key: that key, not the mapping, is
+		// the field on its line.
+		return k.Line == line || (v.Line == line && v.Kind != yaml.MappingNode)
+	})
+}
+
+// findKey returns the path of the mapping key name on line.
+func findKey(root *yaml.Node, line int, name string) (string, bool) {
+	return find(root, "", func(k, _ *yaml.Node) bool { return k != nil && k.Line == line && k.Value == name })
+}
+
+// find walks n depth first and returns the path of the first mapping entry (k, v) or sequence
+// item (nil, v) that match accepts.
+func find(n *yaml.Node, path string, match func(k, v *yaml.Node) bool) (string, bool) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if p, ok := findValue(c, path, line); ok {
+			if p, ok := find(c, path, match); ok {
 				return p, true
 			}
 		}
@@ -107,51 +125,20 @@ func findValue(n *yaml.Node, path string, line int) (string, bool) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
-			// A block mapping starts on the line of its first key: that key, not the
-			// mapping, is the field on its line.
-			if k.Line == line || (v.Line == line && v.Kind != yaml.MappingNode) {
+			if match(k, v) {
 				return p, true
 			}
-			if q, ok := findValue(v, p, line); ok {
+			if q, ok := find(v, p, match); ok {
 				return q, true
 			}
 		}
 	case yaml.SequenceNode:
 		for i, v := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			if v.Line == line && v.Kind == yaml.ScalarNode {
+			if match(nil, v) {
 				return p, true
 			}
-			if q, ok := findValue(v, p, line); ok {
-				return q, true
-			}
-		}
-	}
-	return "", false
-}
-
-// findKey returns the path of the mapping key name on line.
-func findKey(n *yaml.Node, path string, line int, name string) (string, bool) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			if p, ok := findKey(c, path, line, name); ok {
-				return p, true
-			}
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Line == line && k.Value == name {
-				return join(path, k.Value), true
-			}
-			if q, ok := findKey(v, join(path, k.Value), line, name); ok {
-				return q, true
-			}
-		}
-	case yaml.SequenceNode:
-		for i, v := range n.Content {
-			if q, ok := findKey(v, fmt.Sprintf("%s[%d]", path, i), line, name); ok {
+			if q, ok := find(v, p, match); ok {
 				return q, true
 			}
 		}

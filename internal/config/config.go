@@ -196,6 +196,9 @@ func Load(path string) (Hub, error) {
 var reservedKeys = map[string]bool{"api": true, "static": true, "login": true, "logout": true, "home": true, "spawn": true,
 	"spawn-pending": true, "stop": true, "token": true, "admin": true, "health": true, "metrics": true, "user": true}
 
+// ReservedTenantKey reports whether key is a hub page name no tenant key may take.
+func ReservedTenantKey(key string) bool { return reservedKeys[key] }
+
 var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
 
 // Validate fills in defaults and reports the first problem, naming the file, the field and

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/ohtkhub/ohtkhub/internal/config"
 )
 
 // ErrInvalidSchemaName is returned for a schema name ohtkhub does not create a tenant with.
@@ -16,13 +18,9 @@ var ErrInvalidSchemaName = errors.New("invalid schema name")
 // as schema, /t/{schema}/ path segment, hub tenant key and part of hub user names.
 var newSchemaPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 
-// reservedSchemas are PostgreSQL's own schemas and the hub's page names under /hub/, which
-// a tenant key cannot take.
-var reservedSchemas = map[string]bool{
-	"public": true, "information_schema": true,
-	"api": true, "static": true, "login": true, "logout": true, "home": true, "spawn": true,
-	"stop": true, "token": true, "admin": true, "health": true, "metrics": true, "user": true,
-}
+// reservedSchemas are PostgreSQL's own schemas; the hub's page names are reserved too
+// (config.ReservedTenantKey).
+var reservedSchemas = map[string]bool{"public": true, "information_schema": true}
 
 // CheckNewSchemaName reports why name cannot be the schema name of a new tenant, or nil.
 // Schema names of an existing OHTK database are read as they are, whatever they hold.
@@ -33,7 +31,7 @@ func CheckNewSchemaName(name string) error {
 	if strings.HasPrefix(name, "pg_") {
 		return fmt.Errorf("%w %q: names starting with pg_ are PostgreSQL's", ErrInvalidSchemaName, name)
 	}
-	if reservedSchemas[name] {
+	if reservedSchemas[name] || config.ReservedTenantKey(name) {
 		return fmt.Errorf("%w %q: reserved", ErrInvalidSchemaName, name)
 	}
 	return nil

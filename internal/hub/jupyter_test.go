@@ -483,35 +483,78 @@ for p in [%q, %q, %q, %q, %q, %q]:
 	}
 }
 
-// serverProcess finds the process of a user's server by the address in its environment: the
-// process whose parent is not a server too (its kernels inherit its environment).
+// serverProcess returns the process id of a user's running server.
 func serverProcess(t *testing.T, h *testHub, name string) int {
 	t.Helper()
-	target, ok := h.Hub.servers.Target(name)
-	if !ok {
-		t.Fatalf("%s has no running server", name)
+	pid, err := strconv.Atoi(h.Hub.servers.Status(name).ID)
+	if err != nil || pid <= 0 {
+		t.Fatalf("%s has no running server process", name)
 	}
-	want := "JUPYTERHUB_SERVICE_URL=" + target.String() + "/"
-	servers := map[int]int{} // pid → parent
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		environ, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if !strings.Contains(string(environ), want) {
-			continue
-		}
-		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		servers[pid], _ = strconv.Atoi(fields[1])
+	return pid
+}
+
+// TestIntegrationJupyterSquatter: another user's code that binds the port of a starting real
+// jupyterhub-singleuser before the server does (the server takes a second to start) and
+// answers HTTP is not taken for the server: the spawn fails with the reason, and the proxy
+// never sends the user's browser to it.
+func TestIntegrationJupyterSquatter(t *testing.T) {
+	requireJupyter(t)
+	if os.Geteuid() != 0 {
+		t.Skip("isolating users' servers needs the hub to run as root")
 	}
-	for pid, parent := range servers {
-		if _, ok := servers[parent]; !ok {
-			return pid
+	bunny := newFakeProvider(t, "Bunny Province")
+	h := startHub(t, listen(t), "/", config.Hub{Tenants: []config.Tenant{bunny.tenant("bunny")}})
+	br := newBrowser(t)
+	loginFake(t, br, h, bunny, "bunny", 1, "alice")
+	br.get(h.URL + "hub/spawn")
+
+	// As root, read the starting server's address from its environment (no other uid can).
+	var port string
+	for deadline := time.Now().Add(10 * time.Second); port == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		id := h.Hub.servers.Status("bunny_alice").ID
+		environ, _ := os.ReadFile("/proc/" + id + "/environ")
+		for _, v := range strings.Split(string(environ), "\x00") {
+			if s, ok := strings.CutPrefix(v, "JUPYTERHUB_SERVICE_URL="); ok {
+				if u, err := url.Parse(s); err == nil {
+					port = u.Port()
+				}
+			}
 		}
 	}
-	t.Fatalf("no process for %s at %s", name, target)
-	return 0
+	if port == "" {
+		t.Fatal("no starting server of bunny_alice")
+	}
+	squatter := exec.Command("/usr/bin/python3", "-c", `
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "8"); self.end_headers(); self.wfile.write(b"squatter")
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+print("bound", flush=True)
+s.serve_forever()
+`, port)
+	squatter.Dir = "/"
+	squatter.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testUIDBase + 99, Gid: testUIDBase + 99, Groups: []uint32{}}}
+	out, _ := squatter.StdoutPipe()
+	if err := squatter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { squatter.Process.Kill(); squatter.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "bound\n" {
+		t.Fatalf("the squatter could not bind port %s before the server: %q %v", port, line, err)
+	}
+
+	var st spawner.Status
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if st = h.Hub.servers.Status("bunny_alice"); st.State != spawner.StatePending {
+			break
+		}
+	}
+	if st.State == spawner.StateRunning || !strings.Contains(st.LastError, "another process listens at the server's address") {
+		t.Fatalf("server %s, last error %q: the squatter was taken for bunny_alice's server", st.State, st.LastError)
+	}
+	if resp, body := br.get(h.URL + "user/bunny_alice/api/status"); strings.Contains(body, "squatter") {
+		t.Fatalf("the proxy sent bunny_alice to the squatter: %s %s", resp.Status, body)
+	}
 }

@@ -32,8 +32,11 @@ type Event struct {
 
 // Status is a snapshot of one user's server.
 type Status struct {
-	State     string
-	Target    *url.URL // the server's base URL (http://127.0.0.1:port); nil unless running
+	State  string
+	Target *url.URL // the server's base URL (http://127.0.0.1:port); nil unless running
+	// ID is the spawner's handle of the running server: the local server's process id, the
+	// docker server's container id; "" unless running.
+	ID        string
 	Started   time.Time
 	Ready     time.Time
 	LastError string
@@ -358,7 +361,7 @@ func (m *Manager) Status(user string) Status {
 	if s == nil {
 		return Status{State: StateStopped}
 	}
-	return Status{State: s.state, Target: s.target, Started: s.started, Ready: s.ready, LastError: s.lastError}
+	return Status{State: s.state, Target: s.target, ID: s.handle.ID, Started: s.started, Ready: s.ready, LastError: s.lastError}
 }
 
 // Target returns the base URL of the user's server if it is running.

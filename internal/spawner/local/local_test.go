@@ -214,34 +214,14 @@ func TestStopEndsProcess(t *testing.T) {
 	}
 }
 
-// serverPID finds the server's process by the address in its environment: the process whose
-// parent is not a server too (the server's kernels inherit its environment).
+// serverPID returns the process id of the user's running server.
 func serverPID(t *testing.T, m *spawner.Manager, user string) int {
 	t.Helper()
-	target, _ := m.Target(user)
-	want := "JUPYTERHUB_SERVICE_URL=" + target.String() + "/"
-	servers := map[int]int{} // pid → parent
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		environ, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if !strings.Contains(string(environ), want) {
-			continue
-		}
-		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		servers[pid], _ = strconv.Atoi(fields[1])
+	pid, err := strconv.Atoi(m.Status(user).ID)
+	if err != nil || pid <= 0 {
+		t.Fatalf("%s has no running server process", user)
 	}
-	for pid, parent := range servers {
-		if _, ok := servers[parent]; !ok {
-			return pid
-		}
-	}
-	t.Fatalf("no process for %s", target)
-	return 0
+	return pid
 }
 
 // requireRoot: only root can run servers under other uids.

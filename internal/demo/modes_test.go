@@ -1,14 +1,12 @@
 package demo
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestFilesPrivateToTheHub: as root (users' servers under their own uids), the demo's files —
@@ -19,16 +17,8 @@ func TestFilesPrivateToTheHub(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the layout for isolated servers needs the hub to run as root")
 	}
-	dir := filepath.Join(t.TempDir(), "demo")
-	d, err := Start(t.Context(), Options{DataDir: dir, HubAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", UIDBase: testUIDBase, Reports: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		d.Close(ctx)
-	})
+	d := startDemo(t, 20)
+	dir := filepath.Dir(d.infoPath)
 	private := []string{"demo.json", "demo-secrets.json", "api", "api/public.db", "api/secret_key", "api/tenants",
 		"api/tenants/bunny.db", "skel", "hub/hub.db", "hub/logs"}
 	for _, c := range []struct {

@@ -1,8 +1,6 @@
 package hub
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
 	"github.com/ohtkhub/ohtkhub/internal/session"
-	"github.com/ohtkhub/ohtkhub/internal/spawner"
 	"github.com/ohtkhub/ohtkhub/internal/store"
 )
 
@@ -60,19 +57,7 @@ func TestWrongCryptKey(t *testing.T) {
 	u, _ := url.Parse(h3.URL)
 	alice.client.Jar.SetCookies(u, []*http.Cookie{{Name: session.CookieName, Value: secret, Path: "/"}})
 	alice.get(h3.URL + "hub/spawn")
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", h3.URL+"hub/api/users/bunny_alice/server/progress", nil)
-	stream, err := (&http.Client{Jar: alice.client.Jar}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Body.Close()
-	var last spawner.Event
-	sc := bufio.NewScanner(stream.Body)
-	for sc.Scan() {
-		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			json.Unmarshal([]byte(data), &last)
-		}
-	}
+	last := lastEvent(t, alice, h3.URL, "bunny_alice")
 	if want := "Spawn failed: no valid credentials for your tenant; sign in again"; !last.Failed || last.Message != want {
 		t.Fatalf("last event %+v, want failed with %q", last, want)
 	}

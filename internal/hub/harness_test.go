@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
 	"github.com/ohtkhub/ohtkhub/internal/session"
+	"github.com/ohtkhub/ohtkhub/internal/spawner"
+	"github.com/ohtkhub/ohtkhub/internal/web"
 )
 
 // testHub is a hub serving on a free port of 127.0.0.1.
@@ -379,3 +382,23 @@ func (j rawPathJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
 	j.jar.SetCookies(rawURL(u), cookies)
 }
 func (j rawPathJar) Cookies(u *url.URL) []*http.Cookie { return j.jar.Cookies(rawURL(u)) }
+
+// lastEvent follows the progress stream of name's server, with the browser's cookies, until
+// the hub ends it, and returns the last event.
+func lastEvent(t testing.TB, b *browser, hubURL, name string) spawner.Event {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", hubURL+"hub/api/users/"+web.PathEscape(name)+"/server/progress", nil)
+	stream, err := (&http.Client{Jar: b.client.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	var last spawner.Event
+	sc := bufio.NewScanner(stream.Body)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			json.Unmarshal([]byte(data), &last)
+		}
+	}
+	return last
+}

@@ -1,15 +1,12 @@
 package hub
 
 import (
-	"bufio"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ohtkhub/ohtkhub/internal/config"
-	"github.com/ohtkhub/ohtkhub/internal/spawner"
 )
 
 // TestSpawnFailureShownToUser: a server that cannot start is reported with its reason on the
@@ -29,19 +26,7 @@ func TestSpawnFailureShownToUser(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || at != h.URL+"hub/spawn-pending/bunny_alice" || !strings.Contains(page, `<script src="/hub/static/spawn.js"></script>`) {
 		t.Fatalf("after login: %s at %s", resp.Status, at)
 	}
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", h.URL+"hub/api/users/bunny_alice/server/progress", nil)
-	stream, err := (&http.Client{Jar: b.client.Jar}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Body.Close()
-	var last spawner.Event
-	sc := bufio.NewScanner(stream.Body)
-	for sc.Scan() {
-		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			json.Unmarshal([]byte(data), &last)
-		}
-	}
+	last := lastEvent(t, b, h.URL, "bunny_alice")
 	reason := "server stopped: the server process exited (exit status 1): jupyterhub-singleuser: error: No module named notebook"
 	if !last.Failed || last.Message != "Spawn failed: "+reason {
 		t.Fatalf("last event %+v, want failed with %q", last, reason)

@@ -237,3 +237,42 @@ time.sleep(60)
 		})
 	}
 }
+
+// TestIsolatedServerWithoutPtrace: the check of a server's port needs no CAP_SYS_PTRACE, which
+// root lacks in a container with Docker's default capabilities (the server's /proc/<pid>/fd
+// is unreadable there): an isolated server under its own uid still starts and is reached.
+// The test runs itself again without that capability.
+func TestIsolatedServerWithoutPtrace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("isolated servers need the hub to run as root")
+	}
+	if os.Getenv("OHTKHUB_TEST_NO_PTRACE") == "" {
+		cmd := exec.Command("setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace",
+			os.Args[0], "-test.run=^TestIsolatedServerWithoutPtrace$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "OHTKHUB_TEST_NO_PTRACE=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestIsolatedServerWithoutPtrace") {
+			t.Fatalf("without CAP_SYS_PTRACE: %v\n%s", err, out)
+		}
+		return
+	}
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			if caps, _ := strconv.ParseUint(strings.TrimSpace(hex), 16, 64); caps&(1<<19) != 0 {
+				t.Fatal("the test still holds CAP_SYS_PTRACE")
+			}
+		}
+	}
+	m, _, _ := newManager(t, nil, 10*time.Second)
+	m.Start("erin")
+	if e := wait(t, m, "erin"); !e.Ready {
+		t.Fatalf("%+v", e)
+	}
+	target, _ := m.Target("erin")
+	c, err := m.DialContext(t.Context(), "tcp", target.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}

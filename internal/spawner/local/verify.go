@@ -18,8 +18,8 @@ var (
 )
 
 // Verify checks that every socket listening on the server's port belongs to the server: it
-// is owned by the server's uid and held open by the started process or one of its
-// descendants. Any process of the machine may bind a free port of 127.0.0.1, before the
+// is owned by the server's uid and, unless that uid is the user's own (isolation), held open
+// by the started process or one of its descendants. Any process of the machine may bind a free port of 127.0.0.1, before the
 // server does (the hub would take its answer for the server's) or after the server died (the
 // hub would send it the user's browser). Once a listening socket is known to be the server's,
 // a check reads only /proc/net/tcp and /proc/net/tcp6.
@@ -52,6 +52,13 @@ func (l *Local) Verify(ctx context.Context, h spawner.Handle) error {
 	for _, s := range socks {
 		if s.uid != p.uid {
 			return fmt.Errorf("%w: port %d is held by uid %d, not by the server's uid %d", spawner.ErrImpostor, port, s.uid, p.uid)
+		}
+		if l.isolate {
+			// The uid is the user's alone (no other hub hands it out: lockUID), so the socket
+			// is the server's or that of another process of the same user, who can only stand
+			// in for their own server. Reading the server's fds would also need CAP_SYS_PTRACE,
+			// which root lacks in a container with Docker's default capabilities.
+			continue
 		}
 		p.mu.Lock()
 		known := p.sockets[s.inode]

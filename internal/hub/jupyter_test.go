@@ -524,16 +524,12 @@ func TestIntegrationJupyterSquatter(t *testing.T) {
 	if port == "" {
 		t.Fatal("no starting server of bunny_alice")
 	}
-	squatter := exec.Command("/usr/bin/python3", "-c", `
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "8"); self.end_headers(); self.wfile.write(b"squatter")
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
-print("bound", flush=True)
-s.serve_forever()
-`, port)
+	// Passed as -c: the other uid need not be able to read the repository.
+	code, err := os.ReadFile("../../testdata/squatter.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	squatter := exec.Command("/usr/bin/python3", "-c", string(code), port)
 	squatter.Dir = "/"
 	squatter.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: testUIDBase + 99, Gid: testUIDBase + 99, Groups: []uint32{}}}
 	out, _ := squatter.StdoutPipe()

@@ -24,24 +24,19 @@ const squatterUID = config.DefaultUIDBase + 99
 // an HTTP server on 127.0.0.1:port answering 200 "squatter" to everything.
 func squat(t *testing.T, port string) {
 	t.Helper()
-	code := `
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "8"); self.end_headers(); self.wfile.write(b"squatter")
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
-print("bound", flush=True)
-s.serve_forever()
-`
-	asOtherUser(t, code, port)
+	// Passed as -c: the other uid need not be able to read the repository.
+	code, err := os.ReadFile("../../../testdata/squatter.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asOtherUser(t, "-c", string(code), port)
 }
 
-// asOtherUser runs the Python code with args, as another user's code would (under squatterUID
+// asOtherUser runs /usr/bin/python3 with args, as another user's code would (under squatterUID
 // when the tests run as root), and returns once it has printed "bound". It ends with the test.
-func asOtherUser(t *testing.T, code string, args ...string) {
+func asOtherUser(t *testing.T, args ...string) {
 	t.Helper()
-	cmd := exec.Command("/usr/bin/python3", append([]string{"-c", code}, args...)...)
+	cmd := exec.Command("/usr/bin/python3", args...)
 	cmd.Dir = "/"
 	cmd.Stderr = os.Stderr
 	if os.Geteuid() == 0 {
@@ -223,7 +218,7 @@ s.listen()
 print("bound", flush=True)
 time.sleep(60)
 `
-			asOtherUser(t, code, host, target.Port())
+			asOtherUser(t, "-c", code, host, target.Port())
 			for range 3 {
 				c, err := m.DialContext(t.Context(), "tcp", target.Host)
 				if err != nil {
